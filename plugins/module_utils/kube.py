@@ -1,0 +1,48 @@
+# -*- coding: utf-8 -*-
+# Copyright: KeneyApp platform team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Small adapter over the Kubernetes dynamic client that kubernetes.core builds.
+
+Functions take the client as their first argument (a ``kubernetes.dynamic``
+DynamicClient, as returned in ``get_api_client(module).client``), return plain
+dicts, and raise only :class:`KeneyappDeployError`. The connection itself (kubeconfig,
+context, host, token, certificates) is kubernetes.core's, so both collections are
+configured alike.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.keneyapp.deploy.plugins.module_utils.errors import KeneyappDeployError
+
+try:
+    from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError
+except ImportError:  # pragma: no cover - reported by the module's requires()
+    class DynamicApiError(Exception):
+        """Stand-in so this file imports without the kubernetes library."""
+
+    class NotFoundError(DynamicApiError):
+        """Stand-in so this file imports without the kubernetes library."""
+
+
+def get_object(client, api_version, kind, namespace, name):
+    """Return the object as a dict, or None when it does not exist."""
+    try:
+        resource = client.resources.get(api_version=api_version, kind=kind)
+        return resource.get(name=name, namespace=namespace).to_dict()
+    except NotFoundError:
+        return None
+    except DynamicApiError as exc:
+        raise KeneyappDeployError(
+            "Reading %s %s/%s failed: %s" % (kind, namespace, name, getattr(exc, "summary", lambda: exc)())
+        ) from exc
+
+
+def list_objects(client, api_version, kind, namespace, label_selector=None):
+    """Return the items of a list call as dicts."""
+    try:
+        resource = client.resources.get(api_version=api_version, kind=kind)
+        return resource.get(namespace=namespace, label_selector=label_selector).to_dict().get("items", [])
+    except DynamicApiError as exc:
+        raise KeneyappDeployError(
+            "Listing %s in namespace %s failed: %s" % (kind, namespace, getattr(exc, "summary", lambda: exc)())
+        ) from exc

@@ -1,0 +1,111 @@
+# -*- coding: utf-8 -*-
+# Copyright: KeneyApp platform team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What runs now and what a release would be (pure functions over API objects).
+
+The object layout is the same for every strategy (README "Object layout"): per app,
+Deployments ``<app>-blue``, ``<app>-green`` and ``<app>-canary`` and a live Service
+``<app>`` whose selector names the live colour. The running version is the live
+Deployment's ``app.kubernetes.io/version`` label, never the image tag.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.keneyapp.deploy.plugins.module_utils import semver
+from ansible_collections.keneyapp.deploy.plugins.module_utils.errors import InvalidInput
+
+VERSION_LABEL = "app.kubernetes.io/version"
+COLORS = ("blue", "green")
+
+# Production picks the strategy from the release type (DESIGN.md section 2).
+PRODUCTION_STRATEGY = {"patch": "rolling", "prerelease": "rolling", "minor": "canary", "major": "blue_green"}
+STRATEGIES = ("rolling", "blue_green", "canary", "maintenance")
+
+
+def live_color(service, color_label="color"):
+    """The colour the live Service selects, or None (no Service or no colour in its selector)."""
+    if not service:
+        return None
+    return ((service.get("spec") or {}).get("selector") or {}).get(color_label)
+
+
+def deployment_summary(deployment):
+    """Version, image(s) and replica counts of a Deployment dict (None when absent)."""
+    if not deployment:
+        return None
+    meta = deployment.get("metadata") or {}
+    spec = deployment.get("spec") or {}
+    status = deployment.get("status") or {}
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+    return {
+        "name": meta.get("name"),
+        "version": (meta.get("labels") or {}).get(VERSION_LABEL),
+        "containers": [c.get("name") for c in containers],
+        "images": [c.get("image") for c in containers],
+        "replicas": spec.get("replicas", 1),
+        "ready_replicas": status.get("readyReplicas") or 0,
+        "updated_replicas": status.get("updatedReplicas") or 0,
+        "generation": meta.get("generation"),
+        "observed_generation": status.get("observedGeneration"),
+    }
+
+
+def component_state(app, service, deployments, color_label="color"):
+    """Summarise one app component from its live Service and its Deployments by name."""
+    color = live_color(service, color_label)
+    if color is not None and color not in COLORS:
+        # A maintenance switch or a hand edit: report it, do not guess a version.
+        live = None
+    else:
+        live = deployment_summary(deployments.get("%s-%s" % (app, color))) if color else None
+    return {
+        "app": app,
+        "service_exists": service is not None,
+        "live_color": color,
+        "idle_color": (COLORS[1] if color == COLORS[0] else COLORS[0]) if color in COLORS else None,
+        "version": live["version"] if live else None,
+        "live": live,
+        "deployments": {name: deployment_summary(d) for name, d in sorted(deployments.items()) if d},
+    }
+
+
+def plan_release(components, app_version=None, environment="development", default_strategy="rolling", strategy=None):
+    """Compare the requested version with what runs and pick a strategy.
+
+    ``components`` is a list of :func:`component_state` results; the first one is the
+    primary (its version is "the running version"). Returns a dict with the parsed
+    request, the running version, the release type, the strategy and why it was chosen.
+    Raises InvalidInput for a bad version or strategy.
+    """
+    if strategy not in (None, "") and strategy not in STRATEGIES:
+        raise InvalidInput(
+            "strategy=%s is not a known strategy." % strategy,
+            fix="Use one of: %s." % ", ".join(STRATEGIES),
+        )
+    running_text = components[0]["version"] if components else None
+    running = None
+    if running_text:
+        try:
+            running = semver.parse(running_text, name="the running version label")
+        except InvalidInput:
+            running = None
+    versions = sorted({c["version"] for c in components if c["version"]})
+    result = {
+        "running_version": running_text,
+        "consistent": len(versions) <= 1,
+        "versions": versions,
+        "requested": None,
+        "release_type": None,
+        "strategy": strategy or default_strategy,
+        "strategy_reason": "chosen with -e strategy" if strategy else "the inventory's default strategy",
+    }
+    if app_version in (None, ""):
+        return result
+    requested = semver.parse(app_version)
+    rtype = semver.release_type(running, requested)
+    result["requested"] = requested.as_dict()
+    result["release_type"] = rtype
+    if not strategy and environment == "production" and rtype in PRODUCTION_STRATEGY:
+        result["strategy"] = PRODUCTION_STRATEGY[rtype]
+        result["strategy_reason"] = "production %s release" % rtype
+    return result

@@ -1,0 +1,166 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: KeneyApp platform team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: release_info
+short_description: Report what runs on Kubernetes and what a release of a new version would be
+version_added: 0.1.0
+author:
+  - KeneyApp platform team (@keneyapp)
+description:
+  - Reads, for each app component, the live Service C(<app>), the Deployments C(<app>-blue), C(<app>-green)
+    and C(<app>-canary) of the collection's object layout, and reports the live colour, the running version
+    (the live Deployment's C(app.kubernetes.io/version) label, never the image tag) and replica counts.
+  - Given O(app_version), validates it as SemVer 2.0.0 (a C(v) prefix is refused with the fix), compares it
+    with the running version of the first component, and returns the release type and the strategy the
+    environment would use (production picks it from the release type; other environments use their default).
+  - Changes nothing; safe in check mode.
+options:
+  namespace:
+    description: Namespace of the app components.
+    type: str
+    required: true
+  apps:
+    description:
+      - Names of the app components, for example V(keneyapp-backend). The first is the primary one
+        whose version is "the running version".
+    type: list
+    elements: str
+    required: true
+  color_label:
+    description: Label key whose value (V(blue), V(green) or V(canary)) the Services select on.
+    type: str
+    default: color
+  app_version:
+    description: The version to release (SemVer 2.0.0, no C(v) prefix). Build metadata is ignored in comparisons.
+    type: str
+  environment:
+    description: Environment name; V(production) picks the strategy from the release type.
+    type: str
+    default: development
+    choices: [development, staging, production]
+  default_strategy:
+    description: The strategy used when neither O(strategy) nor the production rule decides.
+    type: str
+    default: rolling
+    choices: [rolling, blue_green, canary, maintenance]
+  strategy:
+    description: A per-run strategy override (C(-e strategy=...)).
+    type: str
+    choices: [rolling, blue_green, canary, maintenance]
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+  - keneyapp.deploy.attributes_info
+requirements:
+  - kubernetes >= 24.2.0 (Python library)
+seealso:
+  - module: kubernetes.core.k8s_info
+    description: Generic reads of any object.
+"""
+
+EXAMPLES = r"""
+- name: What runs in development, and what would 0.2.0 be?
+  keneyapp.deploy.release_info:
+    namespace: keneyapp-dev
+    apps: [keneyapp-backend, keneyapp-frontend]
+    app_version: 0.2.0
+  register: release
+
+- name: Say it
+  ansible.builtin.debug:
+    msg: >-
+      {{ release.running_version }} -> {{ release.requested.full }}:
+      a {{ release.release_type }} release, strategy {{ release.strategy }}
+
+- name: Production chooses the strategy from the release type (3.2.1 -> 3.3.0 is a canary)
+  keneyapp.deploy.release_info:
+    namespace: keneyapp-prod
+    apps: [keneyapp-backend]
+    app_version: 3.3.0
+    environment: production
+"""
+
+RETURN = r"""
+components:
+  description: One entry per app, in the order of O(apps).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - app: keneyapp-backend
+      service_exists: true
+      live_color: blue
+      idle_color: green
+      version: 0.1.0
+      live: {name: keneyapp-backend-blue, version: 0.1.0, containers: [backend], images: ["registry.keneyapp.example/keneyapp/backend:0.1.0"],
+             replicas: 2, ready_replicas: 2, updated_replicas: 2, generation: 1, observed_generation: 1}
+      deployments: {}
+running_version:
+  description: The primary component's version, or null when nothing runs yet.
+  returned: always
+  type: str
+  sample: 0.1.0
+consistent:
+  description: Whether every component runs the same version.
+  returned: always
+  type: bool
+versions:
+  description: The distinct versions the components run.
+  returned: always
+  type: list
+  elements: str
+requested:
+  description:
+    - The parsed O(app_version) (C(full), C(major), C(minor), C(patch), C(prerelease), C(build)), or null.
+    - C(label) is the version without build metadata, as the C(app.kubernetes.io/version) label carries it.
+  returned: always
+  type: dict
+release_type:
+  description:
+    - V(initial), V(same), V(downgrade), V(major), V(minor), V(patch) or V(prerelease); null without O(app_version).
+  returned: always
+  type: str
+  sample: minor
+strategy:
+  description: The strategy this release would use.
+  returned: always
+  type: str
+  sample: canary
+strategy_reason:
+  description: Why that strategy.
+  returned: always
+  type: str
+  sample: production minor release
+"""
+
+from ansible_collections.keneyapp.deploy.plugins.module_utils.errors import KeneyappDeployError
+from ansible_collections.keneyapp.deploy.plugins.module_utils.release_info import run
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+
+
+def main():
+    argument_spec = dict(
+        namespace=dict(type="str", required=True),
+        apps=dict(type="list", elements="str", required=True),
+        color_label=dict(type="str", default="color"),
+        app_version=dict(type="str"),
+        environment=dict(type="str", default="development", choices=["development", "staging", "production"]),
+        default_strategy=dict(type="str", default="rolling", choices=["rolling", "blue_green", "canary", "maintenance"]),
+        strategy=dict(type="str", choices=["rolling", "blue_green", "canary", "maintenance"]),
+    )
+    argument_spec.update(AUTH_ARG_SPEC)
+    module = AnsibleK8SModule(argument_spec=argument_spec, supports_check_mode=True)
+    try:
+        module.exit_json(changed=False, **run(module))
+    except KeneyappDeployError as exc:
+        module.fail_json(msg=str(exc), **exc.details)
+
+
+if __name__ == "__main__":
+    main()

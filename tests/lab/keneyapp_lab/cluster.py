@@ -135,6 +135,9 @@ def env(workdir):
     """Environment for kwokctl and kubectl: the lab's own 1.36 kubectl first on PATH."""
     result = dict(os.environ)
     result["KWOK_WORKDIR"] = workdir
+    # kwokctl adds a context to the kubeconfig named by KUBECONFIG (else ~/.kube/config):
+    # point it at a file of the lab's so the user's own kubeconfig is never touched.
+    result["KUBECONFIG"] = os.path.join(workdir, "kwokctl-contexts.yaml")
     result["PATH"] = bin_dir() + os.pathsep + result.get("PATH", "")
     return result
 

@@ -63,7 +63,7 @@ class ConfigError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config:  # pylint: disable=too-many-instance-attributes
     """Settings of one service process (see the module docstring)."""
 
     host: str = "127.0.0.1"

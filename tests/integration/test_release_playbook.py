@@ -1,0 +1,115 @@
+"""release.yml against the lab: check mode, a real rolling release, idempotence, bad input.
+
+Every assertion reads the cluster (Deployment labels and images, pod readiness) or the
+load balancer (the version that answers), never just the playbook's word.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import versions_answered, wait_until  # pylint: disable=import-error
+from keneyapp_lab import state as lab_state
+
+pytestmark = pytest.mark.lab
+NAMESPACE = "keneyapp-dev"
+WEB = ("keneyapp-backend", "keneyapp-frontend")
+
+
+def playbook(lab, *args):
+    """ansible-playbook release.yml -i inventories/development <args>, as a user runs it."""
+    env = dict(os.environ, KUBECONFIG=lab.kubeconfig, KENEYAPP_LAB_STATE=lab_state.STATE_FILE, ANSIBLE_NOCOLOR="1",
+               ANSIBLE_CONFIG=os.path.join(lab_state.REPO, "ansible.cfg"))
+    bindir = os.path.dirname(sys.executable)
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    argv = [os.path.join(bindir, "ansible-playbook"), "release.yml", "-i", "inventories/development"] + list(args)
+    return subprocess.run(argv, cwd=lab_state.REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+
+
+def live_deployments(lab):
+    """{name: (version label, image, ready, replicas, generation)} of the live Deployments."""
+    result = {}
+    for app in WEB:
+        svc = lab.core.read_namespaced_service(app, NAMESPACE)
+        name = "%s-%s" % (app, svc.spec.selector["color"])
+        dep = lab.apps.read_namespaced_deployment(name, NAMESPACE)
+        result[name] = dep
+    result["keneyapp-worker"] = lab.apps.read_namespaced_deployment("keneyapp-worker", NAMESPACE)
+    return {name: (d.metadata.labels["app.kubernetes.io/version"], d.spec.template.spec.containers[0].image,
+                   d.status.ready_replicas or 0, d.spec.replicas, d.metadata.generation) for name, d in result.items()}
+
+
+def running(lab):
+    try:
+        return sorted({v[0] for v in live_deployments(lab).values()})
+    except Exception:  # pylint: disable=broad-except
+        # nothing released yet
+        return []
+
+
+def recap(result):
+    match = re.search(r"ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", result.stdout)
+    assert match, result.stdout[-3000:] + result.stderr[-2000:]
+    return {"ok": int(match.group(1)), "changed": int(match.group(2)), "failed": int(match.group(4))}
+
+
+def test_release_check_mode_then_real_then_idempotent(lab):
+    before = running(lab)
+    if not before:
+        first = playbook(lab, "-e", "app_version=0.1.0")
+        assert first.returncode == 0, first.stdout[-3000:]
+        before = running(lab)
+    major, minor, _patch = (int(p) for p in before[-1].split(".")[:3])
+    target = "%d.%d.0" % (major, minor + 1)
+    snapshot = live_deployments(lab)
+
+    checked = playbook(lab, "-e", "app_version=%s" % target, "--check")
+    assert checked.returncode == 0, checked.stdout[-3000:]
+    assert "check mode, nothing changed" in checked.stdout
+    assert live_deployments(lab) == snapshot, "check mode changed the cluster"
+
+    released = playbook(lab, "-e", "app_version=%s" % target)
+    assert released.returncode == 0, released.stdout[-3000:]
+    after = live_deployments(lab)
+    for name, (version, image, ready, replicas, _gen) in after.items():
+        assert version == target, name
+        assert image.endswith(":%s" % target), image
+        assert ready == replicas, "%s: %d/%d ready" % (name, ready, replicas)
+    port = lab.slot_port("route:%s/keneyapp-backend" % NAMESPACE)
+    answers = []
+
+    def only_new_version():
+        answers.append(versions_answered(port, 20))
+        return answers[-1]["versions"] == {target: 20}
+
+    wait_until("the new version answering on the load balancer", only_new_version)
+    assert answers[-1]["errors"] == 0
+
+    again = playbook(lab, "-e", "app_version=%s" % target)
+    assert again.returncode == 0
+    assert "already running: nothing to do" in again.stdout
+    assert recap(again)["changed"] == 0
+    assert live_deployments(lab) == after
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-e", "app_version=v9.9.9"], "has a 'v' prefix, which SemVer does not allow. Use -e app_version=9.9.9."),
+    (["-e", "app_version=9.9"], "is not a SemVer 2.0.0 version"),
+    (["-e", "app_version=0.0.1"], "is older than the running"),
+    (["-e", "app_version=99.0.0", "-e", "strategy=big_bang"], "value of strategy must be one of"),
+    (["-e", "app_version=99.0.0", "-e", "strategy=canary"], "The canary strategy (chosen with -e strategy) is not available"),
+])
+def test_bad_input_is_refused_and_changes_nothing(lab, args, message):
+    if not running(lab):
+        assert playbook(lab, "-e", "app_version=0.1.0").returncode == 0
+    snapshot = live_deployments(lab)
+    result = playbook(lab, *args)
+    assert result.returncode != 0
+    assert message in " ".join(result.stdout.split()), result.stdout[-2000:]
+    assert recap(result)["changed"] == 0
+    assert live_deployments(lab) == snapshot

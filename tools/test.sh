@@ -4,7 +4,7 @@
 # the lab when none runs and stop it again (tests/integration/conftest.py).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 failed=()
 summary=()
 phase() {
@@ -20,9 +20,21 @@ phase changelog antsibull-changelog lint
 phase ansible-lint ansible-lint --nocolor -q
 phase sanity tools/sanity.sh
 phase unit pytest -q tests/unit
+# One lab for the integration tests and molecule: started here unless one runs (then
+# both reuse it), and stopped here, checking that no process of it is left.
+started_lab=
+if ! python -m keneyapp_lab status >/dev/null 2>&1; then
+    phase lab-up env KENEYAPP_LAB_OWNER=make-test python -m keneyapp_lab up
+    started_lab=1
+fi
 phase integration pytest -q tests/integration
+phase molecule molecule test
+if [[ -n $started_lab ]]; then
+    phase lab-down python -m keneyapp_lab down
+fi
 printf '\n=== summary (seconds per phase, total %ss)\n' "$SECONDS"
 printf '%s\n' "${summary[@]}"
+echo "phases: $((${#summary[@]} - ${#failed[@]})) passed, ${#failed[@]} failed"
 if ((${#failed[@]})); then
     echo "FAILED: ${failed[*]}"
     exit 1

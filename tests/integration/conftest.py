@@ -7,7 +7,6 @@ stops it at the end of the session, then checks that none of its processes is le
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.error
 import urllib.parse
@@ -17,7 +16,6 @@ import uuid
 import pytest
 
 from keneyapp_lab import __main__ as lab_cli
-from keneyapp_lab import state as lab_state
 
 
 def wait_until(what, predicate, timeout=30.0, interval=0.1):
@@ -78,11 +76,8 @@ def lab():
     st, started = lab_cli.up(owner="pytest")
     yield Lab(st)
     if started:
-        pids = lab_cli._pids(st)  # pylint: disable=protected-access
-        lab_cli.down()
-        left = {name: pid for name, pid in pids.items() if lab_state.pid_alive(pid)}
-        assert not left, "make lab-down left processes running: %s" % left
-        assert not os.path.exists(st["run_dir"]), "the lab's run folder was not removed"
+        left = lab_cli.down()
+        assert not left, "lab down left processes or folders behind: %s" % left
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import pytest
@@ -11,6 +12,7 @@ from kubernetes.client.rest import ApiException
 from conftest import (deployment, http_get, prometheus_query, service, versions_answered,  # pylint: disable=import-error
                       wait_until)
 from keneyapp_lab import procs
+from keneyapp_lab.services import haproxy_command
 from keneyapp_lab import state as lab_state
 
 pytestmark = pytest.mark.lab
@@ -156,3 +158,37 @@ def test_prometheus_sees_requests_with_track_and_version(lab, namespace):
                         lambda: [r for r in prometheus_query(lab.prometheus_url, query) if float(r["value"][1]) >= 55],
                         timeout=20, interval=0.5)
     assert result[0]["metric"] == {"track": "green", "version": "3.1.4", "app": "metrics"}
+
+
+def test_lab_env_prints_export_lines_that_work(lab):
+    env = dict(os.environ, PYTHONPATH=os.path.join(lab_state.REPO, "tests", "lab"))
+    out = procs.run([sys.executable, "-m", "keneyapp_lab", "env"], env=env).stdout
+    exports = dict(line[len("export "):].split("=", 1) for line in out.splitlines() if line.startswith("export "))
+    for key in ("KUBECONFIG", "KENEYAPP_DATABASE_URL", "KENEYAPP_PROMETHEUS_URL", "KENEYAPP_LB_SOCKET",
+                "KENEYAPP_LB_FIRST_PORT", "PGBACKREST_CONFIG", "PGBACKREST_STANZA", "PATH"):
+        assert key in exports, key
+    assert os.path.exists(exports["KUBECONFIG"])
+    assert exports["KENEYAPP_PROMETHEUS_URL"].startswith("http://127.0.0.1:")
+    shell = procs.run(["bash", "-c", out + "\nkubectl version -o json | grep -c v1.36.3"])
+    assert int(shell.stdout.strip()) >= 2, "the lab's kubectl 1.36 first on PATH, talking to the 1.36 server"
+
+
+def test_agent_restores_a_tampered_load_balancer(lab, namespace):
+    _apply(lab, namespace, deployment("keep-blue", "1.0.0", replicas=2, color="blue"))
+    _apply(lab, namespace, service("keep", {"app.kubernetes.io/name": "keep", "color": "blue"}))
+    port = lab.slot_port("svc:%s/keep" % namespace)
+    wait_until("both pods serving", lambda: _deploy_status(lab, namespace, "keep-blue").get("readyReplicas") == 2)
+    slot = port - lab.state["haproxy"]["first_port"]
+
+    def enabled_servers():
+        answer = haproxy_command(lab.state["haproxy"]["socket"], "show servers state slot%d" % slot)
+        rows = [line.split() for line in answer.splitlines()[2:] if line.strip()]
+        return sorted((r[3], int(r[7])) for r in rows if not int(r[6]) & 1)
+
+    good = wait_until("two servers in the slot", lambda: len(enabled_servers()) == 2 and enabled_servers())
+    for name, _weight in good:
+        haproxy_command(lab.state["haproxy"]["socket"], "set server slot%d/%s state maint" % (slot, name))
+    assert enabled_servers() == []
+    restored = wait_until("the agent's re-sync", lambda: len(enabled_servers()) == 2, timeout=10)
+    assert restored
+    assert versions_answered(port, 10)["errors"] == 0

@@ -112,15 +112,22 @@ def _start_agent(run_dir):
 
 
 def down():
-    """Stop the lab if one runs; returns True when something was stopped."""
+    """Stop the lab if one runs. Returns the processes and folders left behind ({} when clean)."""
     with _locked():
         st = lab_state.load()
         if not st:
             _say("no lab running")
-            return False
+            return {}
+        pids = _pids(st)
         _down(st)
-        _say("lab stopped")
-        return True
+        left = {name: pid for name, pid in pids.items() if lab_state.pid_alive(pid)}
+        if st.get("run_dir") and os.path.exists(st["run_dir"]):
+            left["run_dir"] = st["run_dir"]
+        if left:
+            _say("lab stopped, but these are left: %s" % left)
+        else:
+            _say("lab stopped: no process of it left")
+        return left
 
 
 def _down(st):
@@ -189,7 +196,7 @@ def main(argv=None):
     if args.command == "up":
         up()
     elif args.command == "down":
-        down()
+        return 1 if down() else 0
     elif args.command == "env":
         st = lab_state.load()
         print("\n".join(env_lines(st if running(st) else None)))

@@ -109,6 +109,7 @@ class Agent:
         self.last_targets = None
         self.haproxy_pid = None
         self.last_resync = 0.0
+        self.force_resync = True
         self.stopping = threading.Event()
         self.python = sys.executable
         self.app_path = os.path.join(lab_state.REPO, "examples", "keneyapp", "app")
@@ -437,8 +438,9 @@ class Agent:
         """Return True when a full re-sync is due (HAProxy restarted, or every RESYNC seconds)."""
         info = haproxy_command(self.socket, "show info")
         pid = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("Pid:")), None)
-        due = pid != self.haproxy_pid or time.monotonic() - self.last_resync >= RESYNC
+        due = self.force_resync or pid != self.haproxy_pid or time.monotonic() - self.last_resync >= RESYNC
         self.haproxy_pid = pid
+        self.force_resync = False
         return due
 
     def sync_balancer(self, live_pods):
@@ -522,8 +524,9 @@ class Agent:
             try:
                 self.tick()
             except Exception:  # pylint: disable=broad-except
-                log.exception("sync failed; retrying")
-                self.applied = {}
+                log.exception("sync failed; retrying with a full re-sync")
+                # What HAProxy holds is unknown now (a lost socket, a restart): read it back next time.
+                self.force_resync = True
             self.stopping.wait(max(0.0, TICK - (time.monotonic() - started)))
         for proc in list(self.procs.values()):
             if proc.alive:

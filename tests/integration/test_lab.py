@@ -9,11 +9,10 @@ import time
 import pytest
 from kubernetes.client.rest import ApiException
 
-from conftest import (deployment, http_get, prometheus_query, service, versions_answered,  # pylint: disable=import-error
-                      wait_until)
 from keneyapp_lab import procs
-from keneyapp_lab.services import haproxy_command
 from keneyapp_lab import state as lab_state
+from keneyapp_lab.services import haproxy_command
+from keneyapp_lab.testing import deployment, http_get, prometheus_query, service, versions_answered, wait_until
 
 pytestmark = pytest.mark.lab
 
@@ -192,3 +191,25 @@ def test_agent_restores_a_tampered_load_balancer(lab, namespace):
     restored = wait_until("the agent's re-sync", lambda: len(enabled_servers()) == 2, timeout=10)
     assert restored
     assert versions_answered(port, 10)["errors"] == 0
+
+
+def test_static_page_pod_serves_its_configmap_as_503(lab, namespace):
+    page = "<h1>Maintenance planifiée</h1><p>Retour estimé: 23:00 CET</p>"
+    lab.core.create_namespaced_config_map(namespace, {"metadata": {"name": "page"}, "data": {"index.html": page}})
+    dep = deployment("page", "1.0.0", lab_process="static-page")
+    dep["spec"]["template"]["spec"]["volumes"] = [{"name": "page", "configMap": {"name": "page"}}]
+    dep["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "RETRY_AFTER", "value": "600"}]
+    _apply(lab, namespace, dep)
+    _apply(lab, namespace, service("page", {"app.kubernetes.io/name": "page"}))
+    wait_until("the page pod Ready", lambda: _deploy_status(lab, namespace, "page").get("readyReplicas") == 1)
+    port = lab.slot_port("svc:%s/page" % namespace)
+    answers = []
+
+    def page_served():
+        answers.append(http_get("http://127.0.0.1:%d/" % port))
+        return answers[-1][0] == 503
+
+    wait_until("the page on the load balancer", page_served)
+    status, headers, body = answers[-1]
+    assert status == 503 and headers["Retry-After"] == "600"
+    assert "Maintenance planifiée" in body

@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
-from conftest import versions_answered, wait_until  # pylint: disable=import-error
 from keneyapp_lab import state as lab_state
+from keneyapp_lab.testing import versions_answered, wait_until
 
 pytestmark = pytest.mark.lab
 NAMESPACE = "keneyapp-dev"

@@ -1,0 +1,5 @@
+"""The lab fixtures (keneyapp_lab.testing): reuse a running lab or start one for the session."""
+
+from __future__ import annotations
+
+from keneyapp_lab.testing import lab, namespace  # noqa: F401  pylint: disable=unused-import

@@ -115,6 +115,9 @@ def test_httproute_weights_split_real_requests(lab, namespace):
     lab.custom.create_namespaced_custom_object("gateway.networking.k8s.io", "v1", namespace, "httproutes", route)
     port = lab.slot_port("route:%s/web" % namespace)
     wait_until("all traffic on stable", lambda: versions_answered(port, 20)["versions"] == {"1.0.0": 20})
+    # The agent weighs a route by the Ready endpoints it sees: wait until it serves the canary Service.
+    canary_port = lab.slot_port("svc:%s/web-canary" % namespace)
+    wait_until("the canary Service served", lambda: versions_answered(canary_port, 5)["versions"] == {"1.1.0": 5})
     patch = {"spec": {"rules": [{"backendRefs": [{"name": "web", "port": 8000, "weight": 80},
                                                  {"name": "web-canary", "port": 8000, "weight": 20}]}]}}
     lab.custom.patch_namespaced_custom_object("gateway.networking.k8s.io", "v1", namespace, "httproutes", "web", patch)
@@ -206,8 +209,9 @@ def test_static_page_pod_serves_its_configmap_as_503(lab, namespace):
     answers = []
 
     def page_served():
+        # HAProxy's own 503 (no server yet) does not count: the page's text must be there.
         answers.append(http_get("http://127.0.0.1:%d/" % port))
-        return answers[-1][0] == 503
+        return "Maintenance planifi" in answers[-1][2]
 
     wait_until("the page on the load balancer", page_served)
     status, headers, body = answers[-1]

@@ -20,9 +20,9 @@ system() {
         local sudo=()
         [[ $(id -u) == 0 ]] || sudo=(sudo)
         "${sudo[@]}" apt-get update -qq
-        # policy-rc.d keeps Debian from starting the packaged services on their default
-        # ports: the lab starts its own instances on free loopback ports.
-        DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        # The lab starts its own instances on free loopback ports and never uses the
+        # packaged services (on machines without systemd they do not start anyway).
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     fi
     command -v go >/dev/null || { log "Go is needed to build the lab (go 1.25 or newer on PATH)"; exit 1; }
 }

@@ -17,7 +17,7 @@ phase() {
     [[ $rc == 0 ]] || failed+=("$name")
 }
 phase changelog antsibull-changelog lint
-phase ansible-lint ansible-lint --nocolor -q
+phase ansible-lint ansible-lint --nocolor -q --strict
 phase sanity tools/sanity.sh
 phase unit pytest -q tests/unit
 # One lab for the integration tests and molecule: started here unless one runs (then

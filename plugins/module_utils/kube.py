@@ -15,13 +15,23 @@ from __future__ import annotations
 from ansible_collections.keneyapp.deploy.plugins.module_utils.errors import KeneyappDeployError
 
 try:
+    from urllib3.exceptions import HTTPError as TransportError
+except ImportError:  # pragma: no cover - kubernetes brings urllib3
+    class TransportError(Exception):
+        """Stand-in so this file imports without urllib3."""
+
+try:
     from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError
-except ImportError:  # pragma: no cover - reported by the module's requires()
+except ImportError:  # pragma: no cover - AnsibleK8SModule reports the missing library
     class DynamicApiError(Exception):
         """Stand-in so this file imports without the kubernetes library."""
 
     class NotFoundError(DynamicApiError):
         """Stand-in so this file imports without the kubernetes library."""
+
+
+def _host(client):
+    return getattr(getattr(getattr(client, "client", None), "configuration", None), "host", "the API server")
 
 
 def get_object(client, api_version, kind, namespace, name):
@@ -35,6 +45,12 @@ def get_object(client, api_version, kind, namespace, name):
         raise KeneyappDeployError(
             "Reading %s %s/%s failed: %s" % (kind, namespace, name, getattr(exc, "summary", lambda: exc)())
         ) from exc
+    except TransportError as exc:
+        raise KeneyappDeployError(
+            "Reading %s %s/%s failed: the Kubernetes API at %s did not answer (%s)." % (
+                kind, namespace, name, _host(client), type(exc).__name__),
+            fix="Check the kubeconfig and that the cluster runs (development: make lab-up).",
+        ) from exc
 
 
 def list_objects(client, api_version, kind, namespace, label_selector=None):
@@ -45,4 +61,10 @@ def list_objects(client, api_version, kind, namespace, label_selector=None):
     except DynamicApiError as exc:
         raise KeneyappDeployError(
             "Listing %s in namespace %s failed: %s" % (kind, namespace, getattr(exc, "summary", lambda: exc)())
+        ) from exc
+    except TransportError as exc:
+        raise KeneyappDeployError(
+            "Listing %s in namespace %s failed: the Kubernetes API at %s did not answer (%s)." % (
+                kind, namespace, _host(client), type(exc).__name__),
+            fix="Check the kubeconfig and that the cluster runs (development: make lab-up).",
         ) from exc

@@ -30,28 +30,40 @@ def live_color(service, color_label="color"):
 
 
 def deployment_summary(deployment):
-    """Version, image(s) and replica counts of a Deployment dict (None when absent)."""
+    """Version, image(s), replica counts and convergence of a Deployment dict (None when absent)."""
     if not deployment:
         return None
     meta = deployment.get("metadata") or {}
     spec = deployment.get("spec") or {}
     status = deployment.get("status") or {}
     containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
-    return {
+    replicas = spec.get("replicas", 1)
+    summary = {
         "name": meta.get("name"),
         "version": (meta.get("labels") or {}).get(VERSION_LABEL),
         "containers": [c.get("name") for c in containers],
         "images": [c.get("image") for c in containers],
-        "replicas": spec.get("replicas", 1),
+        "replicas": replicas,
         "ready_replicas": status.get("readyReplicas") or 0,
         "updated_replicas": status.get("updatedReplicas") or 0,
+        "available_replicas": status.get("availableReplicas") or 0,
         "generation": meta.get("generation"),
         "observed_generation": status.get("observedGeneration"),
     }
+    # Converged: the controller saw the latest spec and every replica is updated,
+    # ready and available, with no old pod left (status.replicas counts them all).
+    summary["converged"] = bool(
+        (summary["observed_generation"] or 0) >= (summary["generation"] or 0)
+        and summary["updated_replicas"] == replicas
+        and summary["ready_replicas"] == replicas
+        and summary["available_replicas"] == replicas
+        and (status.get("replicas") or 0) == replicas
+    )
+    return summary
 
 
 def component_state(app, service, deployments, color_label="color"):
-    """Summarise one app component from its live Service and its Deployments by name."""
+    """Summarise one web component from its live Service and its Deployments by name."""
     color = live_color(service, color_label)
     if color is not None and color not in COLORS:
         # A maintenance switch or a hand edit: report it, do not guess a version.
@@ -60,39 +72,70 @@ def component_state(app, service, deployments, color_label="color"):
         live = deployment_summary(deployments.get("%s-%s" % (app, color))) if color else None
     return {
         "app": app,
+        "kind": "web",
         "service_exists": service is not None,
         "live_color": color,
         "idle_color": (COLORS[1] if color == COLORS[0] else COLORS[0]) if color in COLORS else None,
         "version": live["version"] if live else None,
+        "converged": bool(live and live["converged"]),
         "live": live,
         "deployments": {name: deployment_summary(d) for name, d in sorted(deployments.items()) if d},
     }
 
 
-def plan_release(components, app_version=None, environment="development", default_strategy="rolling", strategy=None):
+def worker_state(app, deployment):
+    """Summarise a worker component: one Deployment, no colours, no Service."""
+    live = deployment_summary(deployment)
+    return {
+        "app": app,
+        "kind": "worker",
+        "service_exists": None,
+        "live_color": None,
+        "idle_color": None,
+        "version": live["version"] if live else None,
+        "converged": bool(live and live["converged"]),
+        "live": live,
+        "deployments": {app: live} if live else {},
+    }
+
+
+def plan_release(components, app_version=None, environment="development", default_strategy="rolling", strategy=None,
+                 strategy_by_release_type=None):
     """Compare the requested version with what runs and pick a strategy.
 
-    ``components`` is a list of :func:`component_state` results; the first one is the
-    primary (its version is "the running version"). Returns a dict with the parsed
-    request, the running version, the release type, the strategy and why it was chosen.
-    Raises InvalidInput for a bad version or strategy.
+    ``components`` is a list of :func:`component_state` / :func:`worker_state` results;
+    the first one is the primary (its version is "the running version"). Production
+    maps the release type to a strategy with ``strategy_by_release_type`` (default
+    :data:`PRODUCTION_STRATEGY`). Returns a dict with the parsed request, the running
+    version, the release type, the strategy and why it was chosen. A running version
+    label that is not SemVer gives the release type ``unknown``. Raises InvalidInput for
+    a bad version or strategy.
     """
     if strategy not in (None, "") and strategy not in STRATEGIES:
         raise InvalidInput(
             "strategy=%s is not a known strategy." % strategy,
             fix="Use one of: %s." % ", ".join(STRATEGIES),
         )
+    mapping = dict(PRODUCTION_STRATEGY)
+    mapping.update(strategy_by_release_type or {})
+    bad = sorted(v for v in mapping.values() if v not in STRATEGIES)
+    if bad:
+        raise InvalidInput(
+            "strategy_by_release_type names unknown strategies: %s." % ", ".join(bad),
+            fix="Use one of: %s." % ", ".join(STRATEGIES),
+        )
     running_text = components[0]["version"] if components else None
-    running = None
+    running, unknown = None, False
     if running_text:
         try:
             running = semver.parse(running_text, name="the running version label")
         except InvalidInput:
-            running = None
+            unknown = True
     versions = sorted({c["version"] for c in components if c["version"]})
     result = {
         "running_version": running_text,
-        "consistent": len(versions) <= 1,
+        "consistent": len(versions) <= 1 and all(c["version"] for c in components),
+        "converged": bool(components) and all(c["converged"] for c in components),
         "versions": versions,
         "requested": None,
         "release_type": None,
@@ -102,10 +145,12 @@ def plan_release(components, app_version=None, environment="development", defaul
     if app_version in (None, ""):
         return result
     requested = semver.parse(app_version)
-    rtype = semver.release_type(running, requested)
+    # From a pre-release to its release (2.0.0-rc.1 -> 2.0.0) is "prerelease": the
+    # major change already runs, so production rolls it like a patch.
+    rtype = "unknown" if unknown else semver.release_type(running, requested)
     result["requested"] = requested.as_dict()
     result["release_type"] = rtype
-    if not strategy and environment == "production" and rtype in PRODUCTION_STRATEGY:
-        result["strategy"] = PRODUCTION_STRATEGY[rtype]
+    if not strategy and environment == "production" and rtype in mapping:
+        result["strategy"] = mapping[rtype]
         result["strategy_reason"] = "production %s release" % rtype
     return result

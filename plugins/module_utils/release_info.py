@@ -17,7 +17,7 @@ except ImportError:  # pragma: no cover - the module's requires() reports the mi
 
 
 def read_component(client, namespace, app, color_label):
-    """Fetch one component's live Service and Deployments and summarise them."""
+    """Fetch one web component's live Service and Deployments and summarise them."""
     service = kube.get_object(client, "v1", "Service", namespace, app)
     deployments = {}
     for suffix in release.COLORS + ("canary",):
@@ -26,17 +26,23 @@ def read_component(client, namespace, app, color_label):
     return release.component_state(app, service, deployments, color_label)
 
 
+def read_worker(client, namespace, app):
+    """Fetch a worker component's Deployment and summarise it."""
+    return release.worker_state(app, kube.get_object(client, "apps/v1", "Deployment", namespace, app))
+
+
 def run(module):
     """Run the module: returns the result dict or raises KeneyappDeployError."""
     params = module.params
+    plan_args = (params["app_version"], params["environment"], params["default_strategy"], params["strategy"],
+                 params["strategy_by_release_type"])
     # Validate the request before any API call, so bad input fails the same way offline.
-    release.plan_release([], params["app_version"], params["environment"], params["default_strategy"], params["strategy"])
+    release.plan_release([], *plan_args)
     try:
         client = get_api_client(module=module).client
-    except CoreException as exc:
-        raise KeneyappDeployError("Connecting to the Kubernetes API failed: %s" % exc) from exc
+    except (CoreException, kube.TransportError) as exc:
+        raise KeneyappDeployError("Connecting to the Kubernetes API failed: %s" % exc,
+                                  fix="Check kubeconfig/context (development: make lab-up).") from exc
     components = [read_component(client, params["namespace"], app, params["color_label"]) for app in params["apps"]]
-    plan = release.plan_release(
-        components, params["app_version"], params["environment"], params["default_strategy"], params["strategy"]
-    )
-    return dict(components=components, **plan)
+    components += [read_worker(client, params["namespace"], app) for app in params["workers"]]
+    return dict(components=components, **release.plan_release(components, *plan_args))

@@ -19,6 +19,8 @@ description:
   - Given O(app_version), validates it as SemVer 2.0.0 (a C(v) prefix is refused with the fix), compares it
     with the running version of the first component, and returns the release type and the strategy the
     environment would use (production picks it from the release type; other environments use their default).
+  - A running version label that is not SemVer gives the release type V(unknown); the caller decides
+    (the C(preflight) role refuses it unless C(allow_older_version) is set).
   - Changes nothing; safe in check mode.
 options:
   namespace:
@@ -32,6 +34,13 @@ options:
     type: list
     elements: str
     required: true
+  workers:
+    description:
+      - Names of worker components (one Deployment each, no colours and no Service), for example
+        V(keneyapp-worker). They count for RV(versions), RV(consistent) and RV(converged).
+    type: list
+    elements: str
+    default: []
   color_label:
     description: Label key whose value (V(blue), V(green) or V(canary)) the Services select on.
     type: str
@@ -53,6 +62,12 @@ options:
     description: A per-run strategy override (C(-e strategy=...)).
     type: str
     choices: [rolling, blue_green, canary, maintenance]
+  strategy_by_release_type:
+    description:
+      - Production's strategy per release type (keys V(patch), V(minor), V(major), V(prerelease)); keys not
+        given keep their default (patch and prerelease rolling, minor canary, major blue_green).
+    type: dict
+    default: {}
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - keneyapp.deploy.attributes_info
@@ -68,6 +83,7 @@ EXAMPLES = r"""
   keneyapp.deploy.release_info:
     namespace: keneyapp-dev
     apps: [keneyapp-backend, keneyapp-frontend]
+    workers: [keneyapp-worker]
     app_version: 0.2.0
   register: release
 
@@ -93,12 +109,15 @@ components:
   elements: dict
   sample:
     - app: keneyapp-backend
+      kind: web
+      converged: true
       service_exists: true
       live_color: blue
       idle_color: green
       version: 0.1.0
       live: {name: keneyapp-backend-blue, version: 0.1.0, containers: [backend], images: ["registry.keneyapp.example/keneyapp/backend:0.1.0"],
-             replicas: 2, ready_replicas: 2, updated_replicas: 2, generation: 1, observed_generation: 1}
+             replicas: 2, ready_replicas: 2, updated_replicas: 2, available_replicas: 2, generation: 1, observed_generation: 1,
+             converged: true}
       deployments: {}
 running_version:
   description: The primary component's version, or null when nothing runs yet.
@@ -109,20 +128,54 @@ consistent:
   description: Whether every component runs the same version.
   returned: always
   type: bool
+converged:
+  description:
+    - Whether every component's live Deployment finished its rollout (latest generation observed; all
+      replicas updated, ready and available; no old pod left).
+  returned: always
+  type: bool
 versions:
   description: The distinct versions the components run.
   returned: always
   type: list
   elements: str
 requested:
-  description:
-    - The parsed O(app_version) (C(full), C(major), C(minor), C(patch), C(prerelease), C(build)), or null.
-    - C(label) is the version without build metadata, as the C(app.kubernetes.io/version) label carries it.
+  description: The parsed O(app_version), or null without it.
   returned: always
   type: dict
+  contains:
+    full:
+      description: The version as given.
+      type: str
+      sample: 3.3.0+sha.5114f85
+    major:
+      description: Major number.
+      type: int
+      sample: 3
+    minor:
+      description: Minor number.
+      type: int
+      sample: 3
+    patch:
+      description: Patch number.
+      type: int
+      sample: 0
+    prerelease:
+      description: Pre-release identifiers joined by dots, or an empty string.
+      type: str
+      sample: rc.1
+    build:
+      description: Build metadata, ignored in comparisons.
+      type: str
+      sample: sha.5114f85
+    label:
+      description: The version without build metadata, as the C(app.kubernetes.io/version) label and the default image tag carry it.
+      type: str
+      sample: 3.3.0
 release_type:
   description:
-    - V(initial), V(same), V(downgrade), V(major), V(minor), V(patch) or V(prerelease); null without O(app_version).
+    - V(initial), V(same), V(downgrade), V(major), V(minor), V(patch), V(prerelease) or V(unknown) (the running
+      label is not SemVer); null without O(app_version).
   returned: always
   type: str
   sample: minor
@@ -148,11 +201,13 @@ def main():
     argument_spec = dict(
         namespace=dict(type="str", required=True),
         apps=dict(type="list", elements="str", required=True),
+        workers=dict(type="list", elements="str", default=[]),
         color_label=dict(type="str", default="color"),
         app_version=dict(type="str"),
         environment=dict(type="str", default="development", choices=["development", "staging", "production"]),
         default_strategy=dict(type="str", default="rolling", choices=["rolling", "blue_green", "canary", "maintenance"]),
         strategy=dict(type="str", choices=["rolling", "blue_green", "canary", "maintenance"]),
+        strategy_by_release_type=dict(type="dict", default={}),
     )
     argument_spec.update(AUTH_ARG_SPEC)
     module = AnsibleK8SModule(argument_spec=argument_spec, supports_check_mode=True)
@@ -160,6 +215,9 @@ def main():
         module.exit_json(changed=False, **run(module))
     except KeneyappDeployError as exc:
         module.fail_json(msg=str(exc), **exc.details)
+    except Exception as exc:  # pylint: disable=broad-except
+        # Anything unforeseen still ends as a failure with its traceback, never a crash.
+        module.fail_from_exception(exc)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -55,8 +56,10 @@ def test_three_replica_rollout_has_three_ready_endpoints(lab, namespace):
     assert len(nodes) >= 2, "the scheduler spread pods over kwok nodes: %s" % nodes
 
 
-def test_never_ready_pods_end_in_progress_deadline_exceeded(lab, namespace):
-    dep = deployment("fail", "1.0.0", replicas=2, lab_process=None, progress_deadline=5)
+@pytest.mark.parametrize("lab_process", [None, "sample-app"])
+def test_never_ready_pods_end_in_progress_deadline_exceeded(lab, namespace, lab_process):
+    # Also for pods the node agent would otherwise run: the never-ready label wins.
+    dep = deployment("fail", "1.0.0", replicas=2, lab_process=lab_process, progress_deadline=5)
     _apply(lab, namespace, dep)
     wait_until("the first rollout", lambda: _deploy_status(lab, namespace, "fail").get("availableReplicas") == 2)
     patch = {"metadata": {"labels": {"app.kubernetes.io/version": "1.1.0"}},
@@ -84,7 +87,13 @@ def test_unhealthy_process_stays_not_ready_and_healthy_one_gets_ready(lab, names
     assert len(pods) == 1
     ready = [c for c in pods[0].status.conditions if c.type == "Ready"][0]
     assert ready.status == "False"
-    # It keeps failing: still not Ready a few probe periods later.
+    # Its process runs and answers /health with 503 (not merely absent: kwok alone would
+    # also leave the pod not Ready), and it stays not Ready a few probe periods later.
+    with open(lab.state["prometheus"]["targets_file"], encoding="utf-8") as handle:
+        targets = {t["labels"]["pod"]: t["targets"][0] for t in json.load(handle)}
+    assert pods[0].metadata.name in targets, "the agent runs a process for the sick pod"
+    status, _headers, _body = http_get("http://%s/health" % targets[pods[0].metadata.name])
+    assert status == 503
     time.sleep(2.5)
     assert not _deploy_status(lab, namespace, "sick").get("readyReplicas")
 
@@ -189,8 +198,8 @@ def test_agent_restores_a_tampered_load_balancer(lab, namespace):
 
     good = wait_until("two servers in the slot", lambda: len(enabled_servers()) == 2 and enabled_servers())
     for name, _weight in good:
-        haproxy_command(lab.state["haproxy"]["socket"], "set server slot%d/%s state maint" % (slot, name))
-    assert enabled_servers() == []
+        answer = haproxy_command(lab.state["haproxy"]["socket"], "set server slot%d/%s state maint" % (slot, name))
+        assert answer.strip() == "", "HAProxy took the tampering: %r" % answer
     restored = wait_until("the agent's re-sync", lambda: len(enabled_servers()) == 2, timeout=10)
     assert restored
     assert versions_answered(port, 10)["errors"] == 0

@@ -6,6 +6,7 @@ load balancer (the version that answers), never just the playbook's word.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -92,7 +93,7 @@ def test_release_check_mode_then_real_then_idempotent(lab):
 
     again = playbook(lab, "-e", "app_version=%s" % target)
     assert again.returncode == 0
-    assert "already running: nothing to do" in again.stdout
+    assert "already running and complete: nothing to do" in " ".join(again.stdout.split())
     assert recap(again)["changed"] == 0
     assert live_deployments(lab) == after
 
@@ -113,3 +114,26 @@ def test_bad_input_is_refused_and_changes_nothing(lab, args, message):
     assert message in " ".join(result.stdout.split()), result.stdout[-2000:]
     assert recap(result)["changed"] == 0
     assert live_deployments(lab) == snapshot
+
+
+def test_failed_rollout_is_not_reported_done_by_a_rerun(lab):
+    if not running(lab):
+        assert playbook(lab, "-e", "app_version=0.1.0").returncode == 0
+    version = running(lab)[-1]
+    sick = json.dumps({"keneyapp_app_settings": {"DEBUG": "True", "ENVIRONMENT": "development",
+                                                 "KENEYAPP_FAIL_HEALTH": "app"},
+                       "keneyapp_rollout_timeout_seconds": 8})
+    failed = playbook(lab, "-e", "app_version=%s" % version, "-e", sick)
+    assert failed.returncode != 0, "pods that never pass /health must fail the release"
+    backend = "keneyapp-backend-%s" % lab.core.read_namespaced_service("keneyapp-backend", NAMESPACE).spec.selector["color"]
+    port = lab.slot_port("route:%s/keneyapp-backend" % NAMESPACE)
+    assert versions_answered(port, 20)["errors"] == 0, "maxUnavailable 0 kept the old pods serving"
+
+    again = playbook(lab, "-e", "app_version=%s" % version, "-e", sick)
+    assert again.returncode != 0
+    assert "the last release did not finish: completing it" in " ".join(again.stdout.split())
+
+    healed = playbook(lab, "-e", "app_version=%s" % version)
+    assert healed.returncode == 0, healed.stdout[-3000:]
+    dep = lab.apps.read_namespaced_deployment(backend, NAMESPACE)
+    assert dep.status.updated_replicas == dep.spec.replicas == dep.status.ready_replicas

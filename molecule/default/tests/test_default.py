@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 
-STATE = os.path.join(os.path.expanduser("~"), ".cache", "keneyapp-deploy", "lab", "state.json")
+# Where keneyapp_lab keeps its state (tests/lab/keneyapp_lab/state.py), honouring the same overrides.
+STATE = os.path.join(os.environ.get("KENEYAPP_LAB_DIR") or os.path.join(
+    os.environ.get("KENEYAPP_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "keneyapp-deploy"), "lab"),
+    "state.json")
 
 
 def _lab():

@@ -57,6 +57,9 @@ def running(st=None):
 
 def up(owner=None):
     """Start the lab unless one runs; returns (state, started_now)."""
+    if os.geteuid() != 0:
+        raise SystemExit("The lab runs PostgreSQL as the `postgres` user and so must start as root: "
+                         "run `sudo make lab-up` (or make test/demo as root).")
     with _locked():
         st = lab_state.load()
         if running(st):
@@ -95,6 +98,8 @@ def up(owner=None):
             lab_state.save(st)
         except BaseException:
             _say("start failed: stopping what was started")
+            # Processes whose health check failed are not in the state yet: stop them by PID.
+            procs.stop_spawned()
             _down(lab_state.load() or st)
             raise
         _say("lab up in %.1f s (state: %s)" % (st["startup_seconds"], lab_state.STATE_FILE))
@@ -111,16 +116,26 @@ def _start_agent(run_dir):
     return {"pid": pid, "log": log_path}
 
 
-def down():
-    """Stop the lab if one runs. Returns the processes and folders left behind ({} when clean)."""
+def down(if_owner=None):
+    """Stop the lab if one runs. Returns the processes and folders left behind ({} when clean).
+
+    With ``if_owner``, only a lab started by that owner is stopped (molecule's cleanup
+    stops the lab it started and leaves one it reused).
+    """
     with _locked():
         st = lab_state.load()
         if not st:
             _say("no lab running")
             return {}
+        if if_owner and st.get("owner") != if_owner:
+            _say("lab started by %s, not %s: leaving it running" % (st.get("owner"), if_owner))
+            return {}
         pids = _pids(st)
         _down(st)
         left = {name: pid for name, pid in pids.items() if lab_state.pid_alive(pid)}
+        agent_pid = (st.get("agent") or {}).get("pid")
+        if agent_pid and lab_state.group_alive(agent_pid):
+            left["agent's app processes (group %d)" % agent_pid] = agent_pid
         if st.get("run_dir") and os.path.exists(st["run_dir"]):
             left["run_dir"] = st["run_dir"]
         if left:
@@ -133,8 +148,10 @@ def down():
 def _down(st):
     # The agent first: its processes leave the balancer and drain while the API still answers.
     services.stop_simple(st.get("agent"))
-    if st.get("cluster"):
-        cluster.delete(st["cluster"]["workdir"])
+    # Also when the start failed before the cluster reached the state: kwokctl knows it.
+    workdir = (st.get("cluster") or {}).get("workdir") or os.path.join(lab_state.STATE_DIR, "kwok")
+    if os.path.isdir(workdir):
+        cluster.delete(workdir)
     for name in ("nginx", "prometheus", "haproxy", "redis"):
         services.stop_simple(st.get(name))
     if st.get("postgres"):
@@ -152,8 +169,6 @@ def _down(st):
 
 def env_lines(st):
     """``export`` lines for a shell: eval "$(make -s lab-env)"."""
-    if not st:
-        return ["# no lab running: make lab-up"]
     pg, hap = st["postgres"], st["haproxy"]
     values = [
         ("KENEYAPP_LAB_STATE", lab_state.STATE_FILE),
@@ -192,14 +207,18 @@ def main(argv=None):
     """The CLI."""
     parser = argparse.ArgumentParser(prog="keneyapp_lab", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "env", "status", "agent"])
+    parser.add_argument("--if-owner", help="down: stop the lab only if this owner started it")
     args = parser.parse_args(argv)
     if args.command == "up":
         up()
     elif args.command == "down":
-        return 1 if down() else 0
+        return 1 if down(args.if_owner) else 0
     elif args.command == "env":
         st = lab_state.load()
-        print("\n".join(env_lines(st if running(st) else None)))
+        if not running(st):
+            print("no lab running: make lab-up", file=sys.stderr)
+            return 1
+        print("\n".join(env_lines(st)))
     elif args.command == "status":
         st = lab_state.load()
         if not st:

@@ -40,6 +40,9 @@ import threading
 import time
 import urllib.request
 
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
 from keneyapp_lab import state as lab_state
 from keneyapp_lab.services import haproxy_command
 
@@ -48,8 +51,10 @@ SERVE_LABEL = "lab.keneyapp.io/serve"
 VERSION_LABEL = "app.kubernetes.io/version"
 NAME_LABEL = "app.kubernetes.io/name"
 CONTROLLER_NAME = "lab.keneyapp.io/node-agent"
+NEVER_READY = "keneyapp.io/never-ready"
 TICK = 0.3
 RESYNC = 2.0
+API_TIMEOUT = 5          # seconds per API call: a hung call must not freeze the loop
 
 log = logging.getLogger("keneyapp-lab-agent")
 
@@ -83,12 +88,8 @@ class Agent:
     """Reconciles processes, readiness, Prometheus targets and HAProxy slots with the API."""
 
     def __init__(self, lab):
-        from kubernetes import config  # imported here: the lab's venv has it, unit imports need not
-
         self.lab = lab
         self.api = config.new_client_from_config(config_file=lab["cluster"]["kubeconfig"])
-        from kubernetes import client
-
         self.core = client.CoreV1Api(self.api)
         self.custom = client.CustomObjectsApi(self.api)
         self.discovery = client.DiscoveryV1Api(self.api)
@@ -105,7 +106,7 @@ class Agent:
         self.procs = {}                     # pod uid -> Process
         self.slot_map = {}                  # "svc:ns/name" | "route:ns/name" -> slot index
         self.applied = {}                   # slot -> {server index: (port, weight)}
-        self.route_status = {}              # "ns/name" -> generation written
+        self.route_status = {}              # route uid -> generation written
         self.last_targets = None
         self.haproxy_pid = None
         self.last_resync = 0.0
@@ -120,22 +121,23 @@ class Agent:
         return self.api.sanitize_for_serialization(obj)
 
     def list_lab_pods(self):
-        pods = self.core.list_pod_for_all_namespaces(label_selector=LAB_PROCESS)
+        pods = self.core.list_pod_for_all_namespaces(label_selector=LAB_PROCESS, _request_timeout=API_TIMEOUT)
         return [p for p in self._dict(pods).get("items", []) if (p.get("spec") or {}).get("nodeName")]
 
     # --- processes ---------------------------------------------------------------------
 
     def _secret(self, namespace, name, key=None):
         try:
-            data = self._dict(self.core.read_namespaced_secret(name, namespace)).get("data") or {}
+            data = self._dict(self.core.read_namespaced_secret(name, namespace, _request_timeout=API_TIMEOUT)).get("data") or {}
+            decoded = {k: base64.b64decode(v).decode() for k, v in data.items()}
         except Exception:  # pylint: disable=broad-except
+            # A missing, unreadable or binary Secret: like an optional envFrom, no values.
             return None
-        decoded = {k: base64.b64decode(v).decode() for k, v in data.items()}
         return decoded if key is None else decoded.get(key)
 
     def _configmap(self, namespace, name, key=None):
         try:
-            data = self._dict(self.core.read_namespaced_config_map(name, namespace)).get("data") or {}
+            data = self._dict(self.core.read_namespaced_config_map(name, namespace, _request_timeout=API_TIMEOUT)).get("data") or {}
         except Exception:  # pylint: disable=broad-except
             return None
         return data if key is None else data.get(key)
@@ -256,7 +258,7 @@ class Agent:
         try:
             self.core.patch_namespaced_pod_status(
                 pod["metadata"]["name"], pod["metadata"]["namespace"], body,
-                _content_type="application/merge-patch+json")
+                _content_type="application/merge-patch+json", _request_timeout=API_TIMEOUT)
             log.info("pod %s/%s Ready=%s", pod["metadata"]["namespace"], pod["metadata"]["name"], value)
         except Exception as exc:  # pylint: disable=broad-except
             log.warning("patching pod %s status failed: %s", pod["metadata"]["name"], exc)
@@ -273,19 +275,26 @@ class Agent:
         pods = {p["metadata"]["uid"]: p for p in self.list_lab_pods()}
         live = {uid: p for uid, p in pods.items() if not p["metadata"].get("deletionTimestamp")}
         leaving = [proc for uid, proc in self.procs.items() if uid not in live]
-        for uid, pod in live.items():
+        for uid, pod in list(live.items()):
+            if NEVER_READY in (pod["metadata"].get("labels") or {}):
+                # kwok's pod-never-ready stage owns these: no process, never Ready.
+                del live[uid]
+                continue
             if (pod.get("status") or {}).get("phase") != "Running":
                 continue
             proc = self.procs.get(uid)
-            if proc is None:
-                self.procs[uid] = self.start_process(pod)
-                continue
-            if not proc.alive and time.monotonic() - proc.started > 1.0:
-                # restartPolicy Always: start it again (new port), like a container restart.
-                restarts = proc.restarts + 1
-                log.info("%s/%s exited with %s: restarting", proc.namespace, proc.name, proc.popen.returncode)
-                self.procs[uid] = self.start_process(pod)
-                self.procs[uid].restarts = restarts
+            try:
+                if proc is None:
+                    self.procs[uid] = self.start_process(pod)
+                elif not proc.alive and time.monotonic() - proc.started > 1.0:
+                    # restartPolicy Always: start it again (new port), like a container restart.
+                    log.info("%s/%s exited with %s: restarting", proc.namespace, proc.name, proc.popen.returncode)
+                    self.procs[uid] = self.start_process(pod)
+                    self.procs[uid].restarts = proc.restarts + 1
+            except Exception:  # pylint: disable=broad-except
+                # One pod that cannot start must not stall every other pod.
+                log.exception("starting the process of pod %s/%s failed", pod["metadata"]["namespace"],
+                              pod["metadata"]["name"])
         now = time.monotonic()
         for uid, proc in list(self.procs.items()):
             pod = live.get(uid)
@@ -329,13 +338,14 @@ class Agent:
     # --- load balancer -----------------------------------------------------------------
 
     def served_namespaces(self):
-        items = self._dict(self.core.list_namespace(label_selector="%s=true" % SERVE_LABEL)).get("items", [])
+        items = self._dict(self.core.list_namespace(label_selector="%s=true" % SERVE_LABEL,
+                                                    _request_timeout=API_TIMEOUT)).get("items", [])
         return [n["metadata"]["name"] for n in items]
 
     def ready_ports(self, namespace, service, by_pod):
         """Loopback ports of the live processes behind a Service's Ready endpoints."""
         slices = self._dict(self.discovery.list_namespaced_endpoint_slice(
-            namespace, label_selector="kubernetes.io/service-name=%s" % service)).get("items", [])
+            namespace, label_selector="kubernetes.io/service-name=%s" % service, _request_timeout=API_TIMEOUT)).get("items", [])
         ports = set()
         for eps in slices:
             for endpoint in eps.get("endpoints") or []:
@@ -353,15 +363,19 @@ class Agent:
         desired = {}
         for namespace in self.served_namespaces():
             ready = {}
-            services = self._dict(self.core.list_namespaced_service(namespace)).get("items", [])
+            services = self._dict(self.core.list_namespaced_service(namespace, _request_timeout=API_TIMEOUT)).get("items", [])
             for svc in services:
                 name = svc["metadata"]["name"]
                 ready[name] = self.ready_ports(namespace, name, by_pod)
                 desired["svc:%s/%s" % (namespace, name)] = ([(port, 1) for port in ready[name]], None)
             try:
                 routes = self.custom.list_namespaced_custom_object(
-                    "gateway.networking.k8s.io", "v1", namespace, "httproutes").get("items", [])
-            except Exception:  # pylint: disable=broad-except
+                    "gateway.networking.k8s.io", "v1", namespace, "httproutes", _request_timeout=API_TIMEOUT).get("items", [])
+            except ApiException as exc:
+                # No Gateway API CRD: no routes. Any other error must not empty the route
+                # slots (the public entry would answer 503): let the tick fail and retry.
+                if exc.status != 404:
+                    raise
                 routes = []
             for route in routes:
                 rules = (route.get("spec") or {}).get("rules") or []
@@ -486,7 +500,8 @@ class Agent:
         meta = route["metadata"]
         key = "%s/%s" % (meta["namespace"], meta["name"])
         generation = meta.get("generation")
-        if self.route_status.get(key) == generation:
+        # Keyed by uid: a route deleted and created again starts at generation 1 again.
+        if self.route_status.get(meta["uid"]) == generation:
             return
         now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         message = "served by the lab's HAProxy slot %d on 127.0.0.1:%d" % (slot, self.first_port + slot)
@@ -499,8 +514,9 @@ class Agent:
         try:
             self.custom.patch_namespaced_custom_object_status(
                 "gateway.networking.k8s.io", "v1", meta["namespace"], "httproutes", meta["name"],
-                {"status": {"parents": parents}}, _content_type="application/merge-patch+json")
-            self.route_status[key] = generation
+                {"status": {"parents": parents}}, _content_type="application/merge-patch+json",
+                _request_timeout=API_TIMEOUT)
+            self.route_status[meta["uid"]] = generation
             log.info("httproute %s generation %s live on slot %d", key, generation, slot)
         except Exception as exc:  # pylint: disable=broad-except
             log.warning("writing status of httproute %s failed: %s", key, exc)

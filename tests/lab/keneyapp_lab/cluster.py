@@ -23,6 +23,7 @@ from keneyapp_lab.state import bin_dir, wait_for
 CLUSTER = "keneyapp-lab"
 LAB_PROCESS_LABEL = "keneyapp.io/lab-process"
 NEVER_READY_LABEL = "keneyapp.io/never-ready"
+DEFAULT_NAMESPACE = "keneyapp-dev"
 
 _NOT_READY_STATUS = """
 {{ $now := Now }}
@@ -160,6 +161,8 @@ def create(workdir, nodes=3):
     procs.run([kwokctl, "create", "cluster", "--name", CLUSTER, "--config", config, "--wait", "120s",
                "--extra-args", "kube-apiserver=endpoint-reconciler-type=none"], env=env(workdir), timeout=240)
     kubeconfig = os.path.join(workdir, "clusters", CLUSTER, "kubeconfig.yaml")
+    # `kubectl get deploy` after `eval "$(make -s lab-env)"` shows the development namespace.
+    kubectl(kubeconfig, "config", "set-context", "--current", "--namespace", DEFAULT_NAMESPACE)
     procs.run([kwokctl, "scale", "node", "--name", CLUSTER, "--replicas", str(nodes)], env=env(workdir), timeout=120)
     kubectl(kubeconfig, "wait", "--for=condition=Ready", "node", "--all", "--timeout=60s")
     wait_for("the default ServiceAccount",

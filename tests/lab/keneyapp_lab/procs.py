@@ -7,7 +7,7 @@ import signal
 import subprocess
 import time
 
-from keneyapp_lab.state import pid_alive
+from keneyapp_lab.state import group_alive, pid_alive
 
 
 def spawn(argv, log_path, env=None, user=None, cwd=None):
@@ -27,13 +27,21 @@ def spawn(argv, log_path, env=None, user=None, cwd=None):
 _CHILDREN = {}
 
 
-def run(argv, user=None, env=None, check=True, timeout=120, cwd=None):
-    """Run a short command; return its CompletedProcess (text). Raise with its output on failure."""
+def run(argv, user=None, env=None, check=True, timeout=120, cwd=None, stdin_text=None):
+    """Run a short command; return its CompletedProcess (text). Raise with its output on failure.
+
+    ``stdin_text`` is fed on standard input: the way to pass SQL holding a password,
+    which must never appear in a process's arguments (``ps`` shows those).
+    """
     kwargs = {}
     if user:
         kwargs.update(user=user, group=user, extra_groups=[])
+    if stdin_text is None:
+        kwargs["stdin"] = subprocess.DEVNULL
+    else:
+        kwargs["input"] = stdin_text
     result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout, check=False,
-                            stdin=subprocess.DEVNULL, cwd=cwd, **kwargs)
+                            cwd=cwd, **kwargs)
     if check and result.returncode != 0:
         raise RuntimeError("%s exited %d: %s%s" % (" ".join(argv[:3]), result.returncode,
                                                    result.stdout[-2000:], result.stderr[-2000:]))
@@ -41,9 +49,19 @@ def run(argv, user=None, env=None, check=True, timeout=120, cwd=None):
 
 
 def stop(pid, sig=signal.SIGTERM, timeout=20.0, group=True):
-    """Send ``sig`` to the process (and its group), wait, then SIGKILL what is left."""
-    if not pid_alive(pid):
+    """Send ``sig`` to the process (and its process group), wait, then SIGKILL what is left.
+
+    With ``group``, the group is signalled even when its leader is already gone, so
+    the children of a crashed leader (the node agent's app processes) are not left.
+    """
+    if not pid:
+        return True
+
+    def alive():
         _reap(pid)
+        return pid_alive(pid) or (group and group_alive(pid))
+
+    if not alive():
         return True
     try:
         if group:
@@ -52,21 +70,26 @@ def stop(pid, sig=signal.SIGTERM, timeout=20.0, group=True):
             os.kill(pid, sig)
     except ProcessLookupError:
         pass
-    except PermissionError:
-        os.kill(pid, sig)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        _reap(pid)
-        if not pid_alive(pid):
+        if not alive():
             return True
         time.sleep(0.05)
     try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
+        if group:
+            os.killpg(pid, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
         pass
     time.sleep(0.1)
-    _reap(pid)
-    return False
+    return not alive()
+
+
+def stop_spawned():
+    """Stop every process this Python process spawned and has not stopped (a failed start)."""
+    for pid in list(_CHILDREN):
+        stop(pid, timeout=10)
 
 
 def _reap(pid):

@@ -68,12 +68,12 @@ def start_postgres(run_dir):
     wait_for("PostgreSQL on 127.0.0.1:%d" % port,
              lambda: procs.run([os.path.join(PG_BIN, "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
                                check=False).returncode == 0, timeout=60)
-    sql = ("CREATE ROLE keneyapp LOGIN PASSWORD '%s';" % app_pw
-           + "CREATE DATABASE keneyapp OWNER keneyapp;"
-           + "CREATE DATABASE keneyapp_ledger OWNER keneyapp;")
-    for statement in sql.rstrip(";").split(";"):
-        procs.run([os.path.join(PG_BIN, "psql"), "-h", sock, "-p", str(port), "-U", "postgres", "-d", "postgres",
-                   "-v", "ON_ERROR_STOP=1", "-qc", statement], user="postgres")
+    # Through standard input, so the password never shows in a process's arguments.
+    sql = ("CREATE ROLE keneyapp LOGIN PASSWORD '%s';\n" % app_pw
+           + "CREATE DATABASE keneyapp OWNER keneyapp;\n"
+           + "CREATE DATABASE keneyapp_ledger OWNER keneyapp;\n")
+    procs.run([os.path.join(PG_BIN, "psql"), "-h", sock, "-p", str(port), "-U", "postgres", "-d", "postgres",
+               "-v", "ON_ERROR_STOP=1", "-q", "-f", "-"], user="postgres", stdin_text=sql)
     info = {
         "pid": pid, "port": port, "dir": base, "data": data, "socket_dir": sock,
         "admin_password": admin_pw, "password": app_pw,

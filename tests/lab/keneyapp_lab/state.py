@@ -49,9 +49,9 @@ def save(state):
     """Write the state atomically (readers never see half a file)."""
     os.makedirs(STATE_DIR, exist_ok=True)
     tmp = STATE_FILE + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
+    # 0600 from creation: the state holds the lab's generated passwords.
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
         json.dump(state, handle, indent=2, sort_keys=True)
-    os.chmod(tmp, 0o600)
     os.replace(tmp, STATE_FILE)
 
 
@@ -72,6 +72,21 @@ def pid_alive(pid):
             return handle.read().split(")")[-1].split()[0] != "Z"
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
+
+
+def group_alive(pgid):
+    """True if any live (non-zombie) process belongs to process group ``pgid``."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry, encoding="utf-8") as handle:
+                fields = handle.read().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue
+        if len(fields) > 2 and fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
 
 
 def free_port():

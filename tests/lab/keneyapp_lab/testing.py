@@ -127,7 +127,10 @@ def service(name, selector, port=8000):
 
 
 def versions_answered(port, count):
-    """Send ``count`` bounded requests to the load balancer; return {version: n}."""
+    """Send ``count`` bounded requests to the load balancer; return the load generator's summary.
+
+    ``summary["versions"]`` is {version: answers}, ``summary["errors"]`` the 5xx and failed requests.
+    """
     from keneyapp_sample.loadgen import run_load
 
     summary = run_load("http://127.0.0.1:%d/api/ping" % port, requests=count, concurrency=4)

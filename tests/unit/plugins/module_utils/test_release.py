@@ -17,7 +17,8 @@ def deployment(name, version, replicas=2, ready=2, image_tag=None):
         "metadata": {"name": name, "labels": {"app.kubernetes.io/version": version}, "generation": 3},
         "spec": {"replicas": replicas, "template": {"spec": {"containers": [
             {"image": "registry.example/backend@sha256:%s" % (image_tag or "0" * 64)}]}}},
-        "status": {"readyReplicas": ready, "updatedReplicas": replicas, "observedGeneration": 3},
+        "status": {"readyReplicas": ready, "updatedReplicas": replicas, "availableReplicas": ready,
+                   "replicas": replicas, "observedGeneration": 3},
     }
 
 
@@ -49,7 +50,7 @@ def test_version_comes_from_label_not_image():
 
 
 def components(*versions):
-    return [{"version": v} for v in versions]
+    return [{"version": v, "converged": True} for v in versions]
 
 
 @pytest.mark.parametrize("env, running, requested, override, strategy, rtype", [
@@ -81,3 +82,42 @@ def test_plan_release_reports_mixed_versions():
 def test_plan_release_refuses_bad_input(version, strategy, fragment):
     with pytest.raises(InvalidInput, match=fragment.replace(".", r"\.")):
         release.plan_release(components("0.1.0"), version, "production", "rolling", strategy)
+
+
+@pytest.mark.parametrize("status, generation, converged", [
+    ({"replicas": 2, "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2, "observedGeneration": 3}, 3, True),
+    ({"replicas": 2, "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2, "observedGeneration": 2}, 3, False),
+    ({"replicas": 3, "updatedReplicas": 1, "readyReplicas": 2, "availableReplicas": 2, "observedGeneration": 3}, 3, False),
+    ({"replicas": 3, "updatedReplicas": 2, "readyReplicas": 3, "availableReplicas": 3, "observedGeneration": 3}, 3, False),
+    ({"replicas": 2, "updatedReplicas": 2, "readyReplicas": 1, "availableReplicas": 1, "observedGeneration": 3}, 3, False),
+    ({}, 1, False),
+])
+def test_converged_means_the_rollout_finished(status, generation, converged):
+    dep = deployment("keneyapp-backend-blue", "3.2.1")
+    dep["metadata"]["generation"] = generation
+    dep["status"] = status
+    assert release.deployment_summary(dep)["converged"] is converged
+
+
+def test_worker_state_counts_for_versions_and_convergence():
+    worker = release.worker_state("keneyapp-worker", deployment("keneyapp-worker", "3.2.0", replicas=1, ready=1))
+    web = release.component_state("keneyapp-backend", service("blue"), DEPLOYS)
+    plan = release.plan_release([web, worker], "3.2.1")
+    assert worker["kind"] == "worker" and worker["version"] == "3.2.0"
+    assert plan["versions"] == ["3.2.0", "3.2.1"] and plan["consistent"] is False
+    assert plan["release_type"] == "same", "the primary (first) component decides the release type"
+    missing = release.worker_state("keneyapp-worker", None)
+    assert missing["converged"] is False and release.plan_release([web, missing])["consistent"] is False
+
+
+def test_unknown_running_label_is_reported_not_guessed():
+    plan = release.plan_release([{"version": "latest", "converged": True}], "3.3.0", "production")
+    assert plan["release_type"] == "unknown"
+    assert plan["strategy"] == "rolling" and plan["strategy_reason"] == "the inventory's default strategy"
+
+
+def test_strategy_by_release_type_overrides_production_mapping():
+    plan = release.plan_release(components("3.2.1"), "3.3.0", "production", "rolling", None, {"minor": "blue_green"})
+    assert (plan["strategy"], plan["strategy_reason"]) == ("blue_green", "production minor release")
+    with pytest.raises(InvalidInput, match="strategy_by_release_type names unknown strategies: big_bang"):
+        release.plan_release(components("3.2.1"), "3.3.0", "production", "rolling", None, {"major": "big_bang"})

@@ -18,9 +18,10 @@ class KeneyappDeployError(Exception):
     module files return beside the message.
     """
 
-    def __init__(self, message, fix=None, **details):
-        super().__init__(message)
-        self.message = message
+    def __init__(self, text, fix=None, **details):
+        # Not called "message": details (a rollout's evaluation, say) may carry that key.
+        super().__init__(text)
+        self.message = text
         self.fix = fix
         self.details = details
 

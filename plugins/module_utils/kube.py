@@ -68,3 +68,33 @@ def list_objects(client, api_version, kind, namespace, label_selector=None):
                 kind, namespace, _host(client), type(exc).__name__),
             fix="Check the kubeconfig and that the cluster runs (development: make lab-up).",
         ) from exc
+
+
+def patch_object(client, api_version, kind, namespace, name, body, content_type="application/merge-patch+json"):
+    """Patch an object; return it (a dict) as the API server answered."""
+    try:
+        resource = client.resources.get(api_version=api_version, kind=kind)
+        return resource.patch(body=body, name=name, namespace=namespace, content_type=content_type).to_dict()
+    except DynamicApiError as exc:
+        raise KeneyappDeployError(
+            "Patching %s %s/%s failed: %s" % (kind, namespace, name, getattr(exc, "summary", lambda: exc)())
+        ) from exc
+    except TransportError as exc:
+        raise KeneyappDeployError(
+            "Patching %s %s/%s failed: the Kubernetes API at %s did not answer (%s)." % (
+                kind, namespace, name, _host(client), type(exc).__name__),
+            fix="Check the kubeconfig and that the cluster runs (development: make lab-up).",
+        ) from exc
+
+
+def connect(module):
+    """The DynamicClient for a module's kubernetes.core connection options, or KeneyappDeployError."""
+    # Imported here so module_utils without a Kubernetes call stay importable on their own.
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client  # pylint: disable=import-outside-toplevel
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException  # pylint: disable=import-outside-toplevel
+
+    try:
+        return get_api_client(module=module).client
+    except (CoreException, TransportError) as exc:
+        raise KeneyappDeployError("Connecting to the Kubernetes API failed: %s" % exc,
+                                  fix="Check kubeconfig/context (development: make lab-up).") from exc

@@ -6,14 +6,6 @@
 from __future__ import annotations
 
 from ansible_collections.keneyapp.deploy.plugins.module_utils import kube, release
-from ansible_collections.keneyapp.deploy.plugins.module_utils.errors import KeneyappDeployError
-
-try:
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
-except ImportError:  # pragma: no cover - the module's requires() reports the missing library
-    get_api_client = None
-    CoreException = Exception
 
 
 def read_component(client, namespace, app, color_label):
@@ -38,11 +30,7 @@ def run(module):
                  params["strategy_by_release_type"])
     # Validate the request before any API call, so bad input fails the same way offline.
     release.plan_release([], *plan_args)
-    try:
-        client = get_api_client(module=module).client
-    except (CoreException, kube.TransportError) as exc:
-        raise KeneyappDeployError("Connecting to the Kubernetes API failed: %s" % exc,
-                                  fix="Check kubeconfig/context (development: make lab-up).") from exc
+    client = kube.connect(module)
     components = [read_component(client, params["namespace"], app, params["color_label"]) for app in params["apps"]]
     components += [read_worker(client, params["namespace"], app) for app in params["workers"]]
     return dict(components=components, **release.plan_release(components, *plan_args))

@@ -8,6 +8,9 @@ stops it at the end of the session, then checks that none of its processes is le
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -17,6 +20,7 @@ import uuid
 import pytest
 
 from keneyapp_lab import __main__ as lab_cli
+from keneyapp_lab import state as lab_state
 
 
 def wait_until(what, predicate, timeout=30.0, interval=0.1):
@@ -143,3 +147,23 @@ def prometheus_query(url, query):
         body = json.load(resp)
     assert body["status"] == "success", body
     return body["data"]["result"]
+
+
+def run_module(lab, module, args, check=False, diff=False):
+    """Run one module of the collection against the lab as Ansible does; return its result dict.
+
+    ``ansible localhost -m <module>`` with the json callback, from the checkout's ansible.cfg.
+    """
+    bindir = os.path.dirname(sys.executable)
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(lab_state.REPO, "ansible.cfg"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", KUBECONFIG=lab.kubeconfig,
+               PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
+    argv = [os.path.join(bindir, "ansible"), "localhost", "-m", module, "-a", json.dumps(args)]
+    argv += ["--check"] if check else []
+    argv += ["--diff"] if diff else []
+    proc = subprocess.run(argv, cwd=lab_state.REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
+    try:
+        out = json.loads(proc.stdout)
+    except ValueError:
+        pytest.fail("%s printed no JSON: %s %s" % (module, proc.stdout[-2000:], proc.stderr[-2000:]))
+    return out["plays"][0]["tasks"][0]["hosts"]["localhost"]

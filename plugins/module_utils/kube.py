@@ -98,3 +98,32 @@ def connect(module):
     except (CoreException, TransportError) as exc:
         raise KeneyappDeployError("Connecting to the Kubernetes API failed: %s" % exc,
                                   fix="Check kubeconfig/context (development: make lab-up).") from exc
+
+
+def write_object(client, api_version, kind, namespace, body, verb):
+    """create / replace (with body's resourceVersion, so a concurrent change fails) / delete an object.
+
+    A conflict (409, someone changed it meanwhile) raises KeneyappDeployError with
+    ``conflict=True``.
+    """
+    name = body["metadata"]["name"]
+    try:
+        resource = client.resources.get(api_version=api_version, kind=kind)
+        if verb == "create":
+            return resource.create(body=body, namespace=namespace).to_dict()
+        if verb == "replace":
+            return resource.replace(body=body, name=name, namespace=namespace).to_dict()
+        preconditions = {"resourceVersion": body["metadata"]["resourceVersion"]}
+        return resource.delete(name=name, namespace=namespace, body={"preconditions": preconditions}).to_dict()
+    except DynamicApiError as exc:
+        conflict = getattr(exc, "status", None) == 409
+        raise KeneyappDeployError(
+            "Writing %s %s/%s (%s) failed: %s" % (kind, namespace, name, verb, getattr(exc, "summary", lambda: exc)()),
+            fix="Someone changed it meanwhile: run again." if conflict else None, conflict=conflict,
+        ) from exc
+    except TransportError as exc:
+        raise KeneyappDeployError(
+            "Writing %s %s/%s failed: the Kubernetes API at %s did not answer (%s)." % (
+                kind, namespace, name, _host(client), type(exc).__name__),
+            fix="Check the kubeconfig and that the cluster runs (development: make lab-up).",
+        ) from exc

@@ -14,6 +14,7 @@ import sys
 import time
 
 import pytest
+from kubernetes import client
 
 from keneyapp_lab import state as lab_state
 from keneyapp_lab.testing import versions_answered, wait_until
@@ -144,6 +145,9 @@ def test_failed_rolling_release_fails_fast_and_undoes(lab):
     port = lab.slot_port("route:%s/keneyapp-backend" % NAMESPACE)
     summary = versions_answered(port, 20)
     assert summary["versions"] == {old: 20} and summary["errors"] == 0
+
+    leases = lab.as_dict(client.CoordinationV1Api(lab.api).list_namespaced_lease(NAMESPACE))["items"]
+    assert leases == [], "the failed release released its lock"
 
     healed = playbook(lab, "-e", "app_version=%s" % target)
     assert healed.returncode == 0, healed.stdout[-3000:]

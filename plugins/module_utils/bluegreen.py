@@ -1,0 +1,90 @@
+# -*- coding: utf-8 -*-
+# Copyright: KeneyApp platform team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Blue-green switches of the object layout (pure functions).
+
+``<app>`` (live) selects ``{app.kubernetes.io/name: <app>, <color_label>: <live>}``;
+``<app>-preview`` selects the idle colour. A switch makes another colour live and
+points the preview Service at the colour it leaves.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.keneyapp.deploy.plugins.module_utils import release
+from ansible_collections.keneyapp.deploy.plugins.module_utils.errors import InvalidInput, KeneyappDeployError, NotFound
+
+
+class NotSwitchable(KeneyappDeployError):
+    """The colour to switch to cannot serve (missing, scaled to zero, not Ready)."""
+
+
+def selector_of(service, color_label):
+    return ((service or {}).get("spec") or {}).get("selector") or {}
+
+
+def plan_switch(app, color, live_service, preview_service, deployments, color_label="color", force=False):
+    """What making ``color`` live means. ``deployments`` is {colour: Deployment dict or None}.
+
+    Returns a dict: ``changed``, ``previous_color``, ``current_color``, ``live_patch`` and
+    ``preview_patch`` (selector patches, or None), ``images`` per colour, ``warnings``.
+    Raises InvalidInput (bad colour), NotFound (no live Service) or NotSwitchable.
+    """
+    if color not in release.COLORS:
+        raise InvalidInput("color=%s is not one of %s." % (color, ", ".join(release.COLORS)),
+                           fix="Use color=blue or color=green.")
+    if live_service is None:
+        raise NotFound("Service %s (the live Service of %s) does not exist." % (app, app),
+                       fix="Apply the app's manifests first (the object layout of the README).")
+    previous = selector_of(live_service, color_label).get(color_label)
+    if previous is None:
+        raise NotFound("Service %s has no %r key in its selector, so it has no colour." % (app, color_label),
+                       fix="Check color_label (the label key the Services select on).")
+    other = release.COLORS[1] if color == release.COLORS[0] else release.COLORS[0]
+    summaries = {c: release.deployment_summary(deployments.get(c)) for c in release.COLORS}
+    warnings = []
+    target = summaries.get(color)
+    problem = None
+    if target is None:
+        problem = "Deployment %s-%s does not exist" % (app, color)
+    elif target["replicas"] == 0:
+        problem = "Deployment %s-%s is scaled to 0" % (app, color)
+    elif target["ready_replicas"] < target["replicas"] or not target["converged"]:
+        unfinished = target["ready_replicas"] >= target["replicas"] and not target["converged"]
+        problem = "Deployment %s-%s has %d/%d Ready replicas%s" % (
+            app, color, target["ready_replicas"], target["replicas"], " (rollout not finished)" if unfinished else "")
+    if problem and previous != color:
+        if not force or target is None or target["replicas"] == 0:
+            raise NotSwitchable("Cannot switch %s to %s: %s." % (app, color, problem),
+                                fix="Scale it up and wait until it is Ready%s." % ("" if target is None or target["replicas"] == 0
+                                                                                   else ", or pass force=true"),
+                                color=color, reason=problem)
+        warnings.append("switching to %s although %s (force=true)" % (color, problem))
+    live_patch = None
+    if previous != color:
+        live_patch = {"spec": {"selector": {color_label: color}}}
+    preview_patch = None
+    if preview_service is not None and selector_of(preview_service, color_label).get(color_label) != other:
+        preview_patch = {"spec": {"selector": {color_label: other}}}
+    return {
+        "changed": bool(live_patch or preview_patch),
+        "previous_color": previous,
+        "current_color": color,
+        "live_patch": live_patch,
+        "preview_patch": preview_patch,
+        "images": {c: (summaries[c] or {}).get("images", []) for c in release.COLORS},
+        "versions": {c: (summaries[c] or {}).get("version") for c in release.COLORS},
+        "warnings": warnings,
+    }
+
+
+def endpoints_only(slices, target_pods):
+    """(ready count, stray names) of EndpointSlices: the switch is live when strays is empty and count > 0."""
+    ready, stray = 0, []
+    for eps in slices:
+        for endpoint in eps.get("endpoints") or []:
+            name = (endpoint.get("targetRef") or {}).get("name")
+            if name not in target_pods:
+                stray.append(name)
+            elif (endpoint.get("conditions") or {}).get("ready"):
+                ready += 1
+    return ready, sorted(n for n in stray if n)

@@ -14,6 +14,11 @@ from ansible_collections.keneyapp.deploy.plugins.module_utils import release
 from ansible_collections.keneyapp.deploy.plugins.module_utils.errors import InvalidInput, KeneyappDeployError, NotFound
 
 
+SWITCHED_FROM = "keneyapp.io/switched-from"
+SWITCHED_FROM_VERSION = "keneyapp.io/switched-from-version"
+SWITCHED_TO_REVISION = "keneyapp.io/switched-to-revision"
+
+
 class NotSwitchable(KeneyappDeployError):
     """The colour to switch to cannot serve (missing, scaled to zero, not Ready)."""
 
@@ -61,7 +66,14 @@ def plan_switch(app, color, live_service, preview_service, deployments, color_la
         warnings.append("switching to %s although %s (force=true)" % (color, problem))
     live_patch = None
     if previous != color:
-        live_patch = {"spec": {"selector": {color_label: color}}}
+        # Remember the switch on the Service: a rollback switches back only while the live
+        # Deployment is still at the revision it was switched to (no rolling release since).
+        live_patch = {"spec": {"selector": {color_label: color}}, "metadata": {"annotations": {
+            SWITCHED_FROM: previous,
+            SWITCHED_FROM_VERSION: (summaries.get(previous) or {}).get("version") or "",
+            SWITCHED_TO_REVISION: str(((((deployments.get(color) or {}).get("metadata") or {}).get("annotations") or {})
+                                       .get("deployment.kubernetes.io/revision")) or ""),
+        }}}
     preview_patch = None
     if preview_service is not None and selector_of(preview_service, color_label).get(color_label) != other:
         preview_patch = {"spec": {"selector": {color_label: other}}}

@@ -24,13 +24,13 @@ NAMESPACE = "keneyapp-dev"
 WEB = ("keneyapp-backend", "keneyapp-frontend")
 
 
-def playbook(lab, *args):
-    """ansible-playbook release.yml -i inventories/development <args>, as a user runs it."""
+def playbook(lab, *args, book="release.yml"):
+    """ansible-playbook <book> -i inventories/development <args>, as a user runs it."""
     env = dict(os.environ, KUBECONFIG=lab.kubeconfig, KENEYAPP_LAB_STATE=lab_state.STATE_FILE, ANSIBLE_NOCOLOR="1",
                ANSIBLE_CONFIG=os.path.join(lab_state.REPO, "ansible.cfg"))
     bindir = os.path.dirname(sys.executable)
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
-    argv = [os.path.join(bindir, "ansible-playbook"), "release.yml", "-i", "inventories/development"] + list(args)
+    argv = [os.path.join(bindir, "ansible-playbook"), book, "-i", "inventories/development"] + list(args)
     return subprocess.run(argv, cwd=lab_state.REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
 
 

@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -76,14 +77,19 @@ def test_release_check_mode_then_real_then_idempotent(lab):
     assert "check mode, nothing changed" in checked.stdout
     assert live_deployments(lab) == snapshot, "check mode changed the cluster"
 
+    port = lab.slot_port("route:%s/keneyapp-backend" % NAMESPACE)
+    load = {}
+    thread = threading.Thread(target=lambda: load.update(versions_answered(port, 600)))
+    thread.start()
     released = playbook(lab, "-e", "app_version=%s" % target)
+    thread.join()
     assert released.returncode == 0, released.stdout[-3000:]
+    assert load["errors"] == 0, "requests lost during the rolling release: %s" % load
     after = live_deployments(lab)
     for name, (version, image, ready, replicas, _gen) in after.items():
         assert version == target, name
         assert image.endswith(":%s" % target), image
         assert ready == replicas, "%s: %d/%d ready" % (name, ready, replicas)
-    port = lab.slot_port("route:%s/keneyapp-backend" % NAMESPACE)
     answers = []
 
     def only_new_version():
@@ -104,14 +110,21 @@ def test_release_check_mode_then_real_then_idempotent(lab):
     (["-e", "app_version=v9.9.9"], "has a 'v' prefix, which SemVer does not allow. Use -e app_version=9.9.9."),
     (["-e", "app_version=9.9"], "is not a SemVer 2.0.0 version"),
     (["-e", "app_version=0.0.1"], "is older than the running"),
-    (["-e", "app_version=99.0.0", "-e", "strategy=big_bang"], "value of strategy must be one of"),
-    (["-e", "app_version=99.0.0", "-e", "strategy=canary"], "The canary strategy (chosen with -e strategy) is not available"),
+    (["-e", "app_version={next}", "-e", "strategy=big_bang"], "value of strategy must be one of"),
+    (["-e", "app_version={next}", "-e", "strategy=canary"], "The canary strategy (chosen with -e strategy) is not available"),
+    (["-e", "app_version={next}", "-e", "strategy=blue_green", "-e", '{"keneyapp_validation_interval_seconds": 0}'],
+     "keneyapp_validation_interval_seconds > 0 (is 0)"),
+    (["-e", "app_version={next}", "-e", "strategy=blue_green", "-e", '{"keneyapp_live_base_urls": {}}'],
+     "missing for: keneyapp-backend, keneyapp-frontend"),
+    (["-e", "app_version={next}", "-e", '{"image_tag": "bad tag!"}'], "image_tag=bad tag! is neither an image tag"),
 ])
 def test_bad_input_is_refused_and_changes_nothing(lab, args, message):
     if not running(lab):
         assert playbook(lab, "-e", "app_version=0.1.0").returncode == 0
     snapshot = live_deployments(lab)
-    result = playbook(lab, *args)
+    # A version above whatever runs, so only the input under test is wrong.
+    newer = "%d.0.0" % (int(running(lab)[-1].split(".")[0]) + 100)
+    result = playbook(lab, *[a.replace("{next}", newer) for a in args])
     assert result.returncode != 0
     assert message in " ".join(result.stdout.split()), result.stdout[-2000:]
     assert recap(result)["changed"] == 0

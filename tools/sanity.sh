@@ -6,7 +6,9 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${KENEYAPP_CACHE:-$HOME/.cache/keneyapp-deploy}
-tree="$cache/sanity/ansible_collections"
+# One tree per checkout: two clones (a CI run and a working tree) never share it.
+key=$(printf '%s' "$root" | sha256sum | cut -c1-12)
+tree="$cache/sanity/$key/ansible_collections"
 dest="$tree/keneyapp/deploy"
 site=$("$root/.venv/bin/python" -c 'import ansible_collections, os; print(os.path.dirname(ansible_collections.__file__))' 2>/dev/null \
        || "$root/.venv/bin/python" -c 'import ansible_collections; print(list(ansible_collections.__path__)[0])')
@@ -14,9 +16,9 @@ mkdir -p "$dest" "$tree/kubernetes" "$tree/community"
 (cd "$root" && git ls-files --cached --others --exclude-standard -z) \
     | rsync -a --delete --delete-excluded --from0 --files-from=- "$root/" "$dest/"
 # rsync --files-from does not delete files that left the list: rebuild the listing.
-(cd "$root" && git ls-files --cached --others --exclude-standard | sort) > "$cache/sanity/wanted"
-(cd "$dest" && find . -type f ! -path './tests/output/*' ! -path './.git/*' | sed 's|^\./||' | sort) > "$cache/sanity/have"
-comm -13 "$cache/sanity/wanted" "$cache/sanity/have" | (cd "$dest" && xargs -r rm -f)
+(cd "$root" && git ls-files --cached --others --exclude-standard | sort) > "$cache/sanity/$key/wanted"
+(cd "$dest" && find . -type f ! -path './tests/output/*' ! -path './.git/*' | sed 's|^\./||' | sort) > "$cache/sanity/$key/have"
+comm -13 "$cache/sanity/$key/wanted" "$cache/sanity/$key/have" | (cd "$dest" && xargs -r rm -f)
 ln -sfn "$site/kubernetes/core" "$tree/kubernetes/core"
 ln -sfn "$site/community/postgresql" "$tree/community/postgresql"
 # ansible-test downloads get-pip.py to bootstrap its virtualenvs; PyPI is reachable but

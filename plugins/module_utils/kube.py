@@ -12,6 +12,8 @@ configured alike.
 
 from __future__ import annotations
 
+import contextlib
+
 from ansible_collections.keneyapp.deploy.plugins.module_utils.errors import KeneyappDeployError
 
 try:
@@ -34,57 +36,63 @@ def _host(client):
     return getattr(getattr(getattr(client, "client", None), "configuration", None), "host", "the API server")
 
 
-def get_object(client, api_version, kind, namespace, name):
-    """Return the object as a dict, or None when it does not exist."""
+@contextlib.contextmanager
+def _api_call(client, what):
+    """Turn the client's errors into KeneyappDeployError naming ``what`` (a conflict is flagged)."""
     try:
-        resource = client.resources.get(api_version=api_version, kind=kind)
-        return resource.get(name=name, namespace=namespace).to_dict()
-    except NotFoundError:
-        return None
+        yield
     except DynamicApiError as exc:
+        conflict = getattr(exc, "status", None) == 409
         raise KeneyappDeployError(
-            "Reading %s %s/%s failed: %s" % (kind, namespace, name, getattr(exc, "summary", lambda: exc)())
+            "%s failed: %s" % (what, getattr(exc, "summary", lambda: exc)()),
+            fix="Someone changed it meanwhile: run again." if conflict else None, conflict=conflict,
         ) from exc
     except TransportError as exc:
         raise KeneyappDeployError(
-            "Reading %s %s/%s failed: the Kubernetes API at %s did not answer (%s)." % (
-                kind, namespace, name, _host(client), type(exc).__name__),
+            "%s failed: the Kubernetes API at %s did not answer (%s)." % (what, _host(client), type(exc).__name__),
             fix="Check the kubeconfig and that the cluster runs (development: make lab-up).",
         ) from exc
+
+
+def get_object(client, api_version, kind, namespace, name):
+    """Return the object as a dict, or None when it does not exist."""
+    with _api_call(client, "Reading %s %s/%s" % (kind, namespace, name)):
+        resource = client.resources.get(api_version=api_version, kind=kind)
+        try:
+            return resource.get(name=name, namespace=namespace).to_dict()
+        except NotFoundError:
+            return None
 
 
 def list_objects(client, api_version, kind, namespace, label_selector=None):
     """Return the items of a list call as dicts."""
-    try:
+    with _api_call(client, "Listing %s in namespace %s" % (kind, namespace)):
         resource = client.resources.get(api_version=api_version, kind=kind)
         return resource.get(namespace=namespace, label_selector=label_selector).to_dict().get("items", [])
-    except DynamicApiError as exc:
-        raise KeneyappDeployError(
-            "Listing %s in namespace %s failed: %s" % (kind, namespace, getattr(exc, "summary", lambda: exc)())
-        ) from exc
-    except TransportError as exc:
-        raise KeneyappDeployError(
-            "Listing %s in namespace %s failed: the Kubernetes API at %s did not answer (%s)." % (
-                kind, namespace, _host(client), type(exc).__name__),
-            fix="Check the kubeconfig and that the cluster runs (development: make lab-up).",
-        ) from exc
 
 
 def patch_object(client, api_version, kind, namespace, name, body, content_type="application/merge-patch+json"):
     """Patch an object; return it (a dict) as the API server answered."""
-    try:
+    with _api_call(client, "Patching %s %s/%s" % (kind, namespace, name)):
         resource = client.resources.get(api_version=api_version, kind=kind)
         return resource.patch(body=body, name=name, namespace=namespace, content_type=content_type).to_dict()
-    except DynamicApiError as exc:
-        raise KeneyappDeployError(
-            "Patching %s %s/%s failed: %s" % (kind, namespace, name, getattr(exc, "summary", lambda: exc)())
-        ) from exc
-    except TransportError as exc:
-        raise KeneyappDeployError(
-            "Patching %s %s/%s failed: the Kubernetes API at %s did not answer (%s)." % (
-                kind, namespace, name, _host(client), type(exc).__name__),
-            fix="Check the kubeconfig and that the cluster runs (development: make lab-up).",
-        ) from exc
+
+
+def write_object(client, api_version, kind, namespace, body, verb):
+    """create / replace (with body's resourceVersion, so a concurrent change fails) / delete an object.
+
+    A conflict (409, someone changed it meanwhile) raises KeneyappDeployError with
+    ``conflict=True``.
+    """
+    name = body["metadata"]["name"]
+    with _api_call(client, "Writing %s %s/%s (%s)" % (kind, namespace, name, verb)):
+        resource = client.resources.get(api_version=api_version, kind=kind)
+        if verb == "create":
+            return resource.create(body=body, namespace=namespace).to_dict()
+        if verb == "replace":
+            return resource.replace(body=body, name=name, namespace=namespace).to_dict()
+        preconditions = {"resourceVersion": body["metadata"]["resourceVersion"]}
+        return resource.delete(name=name, namespace=namespace, body={"preconditions": preconditions}).to_dict()
 
 
 def connect(module):
@@ -98,32 +106,3 @@ def connect(module):
     except (CoreException, TransportError) as exc:
         raise KeneyappDeployError("Connecting to the Kubernetes API failed: %s" % exc,
                                   fix="Check kubeconfig/context (development: make lab-up).") from exc
-
-
-def write_object(client, api_version, kind, namespace, body, verb):
-    """create / replace (with body's resourceVersion, so a concurrent change fails) / delete an object.
-
-    A conflict (409, someone changed it meanwhile) raises KeneyappDeployError with
-    ``conflict=True``.
-    """
-    name = body["metadata"]["name"]
-    try:
-        resource = client.resources.get(api_version=api_version, kind=kind)
-        if verb == "create":
-            return resource.create(body=body, namespace=namespace).to_dict()
-        if verb == "replace":
-            return resource.replace(body=body, name=name, namespace=namespace).to_dict()
-        preconditions = {"resourceVersion": body["metadata"]["resourceVersion"]}
-        return resource.delete(name=name, namespace=namespace, body={"preconditions": preconditions}).to_dict()
-    except DynamicApiError as exc:
-        conflict = getattr(exc, "status", None) == 409
-        raise KeneyappDeployError(
-            "Writing %s %s/%s (%s) failed: %s" % (kind, namespace, name, verb, getattr(exc, "summary", lambda: exc)()),
-            fix="Someone changed it meanwhile: run again." if conflict else None, conflict=conflict,
-        ) from exc
-    except TransportError as exc:
-        raise KeneyappDeployError(
-            "Writing %s %s/%s failed: the Kubernetes API at %s did not answer (%s)." % (
-                kind, namespace, name, _host(client), type(exc).__name__),
-            fix="Check the kubeconfig and that the cluster runs (development: make lab-up).",
-        ) from exc

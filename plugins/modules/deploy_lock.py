@@ -121,10 +121,8 @@ current:
   type: dict
 """
 
-from ansible_collections.keneyapp.deploy.plugins.module_utils.errors import KeneyappDeployError
 from ansible_collections.keneyapp.deploy.plugins.module_utils.lock_runner import run
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+from ansible_collections.keneyapp.deploy.plugins.module_utils.module import execute
 
 
 def main():
@@ -138,14 +136,7 @@ def main():
         duration_seconds=dict(type="int", default=3600),
         break_lock=dict(type="bool", default=False),
     )
-    argument_spec.update(AUTH_ARG_SPEC)
-    module = AnsibleK8SModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
-        module.exit_json(**run(module))
-    except KeneyappDeployError as exc:
-        module.fail_json(msg=str(exc), **exc.details)
-    except Exception as exc:  # pylint: disable=broad-except
-        module.fail_from_exception(exc)
+    execute(argument_spec, run)
 
 
 if __name__ == "__main__":

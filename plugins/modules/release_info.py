@@ -191,10 +191,8 @@ strategy_reason:
   sample: production minor release
 """
 
-from ansible_collections.keneyapp.deploy.plugins.module_utils.errors import KeneyappDeployError
+from ansible_collections.keneyapp.deploy.plugins.module_utils.module import execute
 from ansible_collections.keneyapp.deploy.plugins.module_utils.release_info import run
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 
 def main():
@@ -209,15 +207,7 @@ def main():
         strategy=dict(type="str", choices=["rolling", "blue_green", "canary", "maintenance"]),
         strategy_by_release_type=dict(type="dict", default={}),
     )
-    argument_spec.update(AUTH_ARG_SPEC)
-    module = AnsibleK8SModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
-        module.exit_json(changed=False, **run(module))
-    except KeneyappDeployError as exc:
-        module.fail_json(msg=str(exc), **exc.details)
-    except Exception as exc:  # pylint: disable=broad-except
-        # Anything unforeseen still ends as a failure with its traceback, never a crash.
-        module.fail_from_exception(exc)
+    execute(argument_spec, run, read_only=True)
 
 
 if __name__ == "__main__":

@@ -121,10 +121,8 @@ elapsed_seconds:
   sample: 2.41
 """
 
-from ansible_collections.keneyapp.deploy.plugins.module_utils.errors import KeneyappDeployError
+from ansible_collections.keneyapp.deploy.plugins.module_utils.module import execute
 from ansible_collections.keneyapp.deploy.plugins.module_utils.rollout_runner import run_status
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 
 def main():
@@ -135,14 +133,7 @@ def main():
         ready_timeout=dict(type="int"),
         poll_interval=dict(type="float", default=0.5),
     )
-    argument_spec.update(AUTH_ARG_SPEC)
-    module = AnsibleK8SModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
-        module.exit_json(changed=False, **run_status(module))
-    except KeneyappDeployError as exc:
-        module.fail_json(msg=str(exc), **exc.details)
-    except Exception as exc:  # pylint: disable=broad-except
-        module.fail_from_exception(exc)
+    execute(argument_spec, run_status, read_only=True)
 
 
 if __name__ == "__main__":

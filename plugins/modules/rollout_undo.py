@@ -126,10 +126,8 @@ rollout:
   type: dict
 """
 
-from ansible_collections.keneyapp.deploy.plugins.module_utils.errors import KeneyappDeployError
+from ansible_collections.keneyapp.deploy.plugins.module_utils.module import execute
 from ansible_collections.keneyapp.deploy.plugins.module_utils.rollout_runner import run_undo
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 
 def main():
@@ -141,14 +139,7 @@ def main():
         timeout=dict(type="int", default=600),
         poll_interval=dict(type="float", default=0.5),
     )
-    argument_spec.update(AUTH_ARG_SPEC)
-    module = AnsibleK8SModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
-        module.exit_json(**run_undo(module))
-    except KeneyappDeployError as exc:
-        module.fail_json(msg=str(exc), **exc.details)
-    except Exception as exc:  # pylint: disable=broad-except
-        module.fail_from_exception(exc)
+    execute(argument_spec, run_undo)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,4 @@ attributes:
   diff_mode:
     support: none
     description: Changes nothing, so there is no diff.
-  action_group:
-    support: full
-    membership: [keneyapp.deploy.kube]
-    description: Use C(group/keneyapp.deploy.kube) in C(module_defaults) to set the connection once.
 """

@@ -50,6 +50,7 @@ options:
     default: 60
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - keneyapp.deploy.action_group
 attributes:
   check_mode:
     support: full
@@ -57,10 +58,6 @@ attributes:
   diff_mode:
     support: full
     description: Shows the live and preview colours before and after.
-  action_group:
-    support: full
-    membership: [keneyapp.deploy.kube]
-    description: Use C(group/keneyapp.deploy.kube) in C(module_defaults) to set the connection once.
 requirements:
   - kubernetes >= 24.2.0 (Python library)
 seealso:

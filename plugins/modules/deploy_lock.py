@@ -56,6 +56,7 @@ options:
     default: false
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - keneyapp.deploy.action_group
 attributes:
   check_mode:
     support: full
@@ -63,10 +64,6 @@ attributes:
   diff_mode:
     support: full
     description: Shows the holder, reason and times before and after.
-  action_group:
-    support: full
-    membership: [keneyapp.deploy.kube]
-    description: Use C(group/keneyapp.deploy.kube) in C(module_defaults) to set the connection once.
 requirements:
   - kubernetes >= 24.2.0 (Python library)
 """

@@ -46,6 +46,7 @@ options:
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - keneyapp.deploy.attributes_info
+  - keneyapp.deploy.action_group
 requirements:
   - kubernetes >= 24.2.0 (Python library)
 seealso:

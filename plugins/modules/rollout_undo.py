@@ -49,6 +49,7 @@ options:
     default: 0.5
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - keneyapp.deploy.action_group
 attributes:
   check_mode:
     support: full
@@ -56,10 +57,6 @@ attributes:
   diff_mode:
     support: full
     description: Shows the images and version label before and after.
-  action_group:
-    support: full
-    membership: [keneyapp.deploy.kube]
-    description: Use C(group/keneyapp.deploy.kube) in C(module_defaults) to set the connection once.
 requirements:
   - kubernetes >= 24.2.0 (Python library)
 seealso:

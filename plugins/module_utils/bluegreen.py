@@ -14,11 +14,6 @@ from ansible_collections.keneyapp.deploy.plugins.module_utils import release
 from ansible_collections.keneyapp.deploy.plugins.module_utils.errors import InvalidInput, KeneyappDeployError, NotFound
 
 
-SWITCHED_FROM = "keneyapp.io/switched-from"
-SWITCHED_FROM_VERSION = "keneyapp.io/switched-from-version"
-SWITCHED_TO_REVISION = "keneyapp.io/switched-to-revision"
-
-
 class NotSwitchable(KeneyappDeployError):
     """The colour to switch to cannot serve (missing, scaled to zero, not Ready)."""
 
@@ -27,16 +22,23 @@ def selector_of(service, color_label):
     return ((service or {}).get("spec") or {}).get("selector") or {}
 
 
-def plan_switch(app, color, live_service, preview_service, deployments, color_label="color", force=False):
+def plan_switch(app, color, live_service, preview_service, deployments, color_label="color", force=False, replicas=None):
     """What making ``color`` live means. ``deployments`` is {colour: Deployment dict or None}.
 
-    Returns a dict: ``changed``, ``previous_color``, ``current_color``, ``live_patch`` and
-    ``preview_patch`` (selector patches, or None), ``images`` per colour, ``warnings``.
-    Raises InvalidInput (bad colour), NotFound (no live Service) or NotSwitchable.
+    With ``replicas``, a colour scaled to 0 is scaled to that count first (``scale_to``);
+    a colour that runs pods keeps its count, which an autoscaler may own.
+
+    Returns a dict: ``changed``, ``previous_color``, ``current_color``, ``scale_to`` (or
+    None), ``live_patch`` and ``preview_patch`` (selector patches, or None), ``images``
+    per colour, ``warnings``. Raises InvalidInput (bad colour or replicas), NotFound (no
+    live Service) or NotSwitchable.
     """
     if color not in release.COLORS:
         raise InvalidInput("color=%s is not one of %s." % (color, ", ".join(release.COLORS)),
                            fix="Use color=blue or color=green.")
+    if replicas is not None and (isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1):
+        raise InvalidInput("replicas=%s is not a replica count to scale %s-%s up to." % (replicas, app, color),
+                           fix="Give 1 or more (the live colour's count), or leave replicas out.")
     if live_service is None:
         raise NotFound("Service %s (the live Service of %s) does not exist." % (app, app),
                        fix="Apply the app's manifests first (the object layout of the README).")
@@ -49,8 +51,11 @@ def plan_switch(app, color, live_service, preview_service, deployments, color_la
     warnings = []
     target = summaries.get(color)
     problem = None
+    scale_to = None
     if target is None:
         problem = "Deployment %s-%s does not exist" % (app, color)
+    elif target["replicas"] == 0 and replicas and previous != color:
+        scale_to = replicas
     elif target["replicas"] == 0:
         problem = "Deployment %s-%s is scaled to 0" % (app, color)
     elif target["ready_replicas"] < target["replicas"] or not target["converged"]:
@@ -60,8 +65,9 @@ def plan_switch(app, color, live_service, preview_service, deployments, color_la
     if problem and previous != color:
         if not force or target is None or target["replicas"] == 0:
             raise NotSwitchable("Cannot switch %s to %s: %s." % (app, color, problem),
-                                fix="Scale it up and wait until it is Ready%s." % ("" if target is None or target["replicas"] == 0
-                                                                                   else ", or pass force=true"),
+                                fix=("Apply the app's manifests (the object layout of the README)." if target is None
+                                     else "Pass replicas=N to scale it up first." if target["replicas"] == 0
+                                     else "Wait until it is Ready, or pass force=true."),
                                 color=color, reason=problem)
         warnings.append("switching to %s although %s (force=true)" % (color, problem))
     live_patch = None
@@ -69,18 +75,18 @@ def plan_switch(app, color, live_service, preview_service, deployments, color_la
         # Remember the switch on the Service: a rollback switches back only while the live
         # Deployment is still at the revision it was switched to (no rolling release since).
         live_patch = {"spec": {"selector": {color_label: color}}, "metadata": {"annotations": {
-            SWITCHED_FROM: previous,
-            SWITCHED_FROM_VERSION: (summaries.get(previous) or {}).get("version") or "",
-            SWITCHED_TO_REVISION: str(((((deployments.get(color) or {}).get("metadata") or {}).get("annotations") or {})
-                                       .get("deployment.kubernetes.io/revision")) or ""),
+            release.SWITCHED_FROM: previous,
+            release.SWITCHED_FROM_VERSION: (summaries.get(previous) or {}).get("version") or "",
+            release.SWITCHED_TO_REVISION: (summaries.get(color) or {}).get("revision") or "",
         }}}
     preview_patch = None
     if preview_service is not None and selector_of(preview_service, color_label).get(color_label) != other:
         preview_patch = {"spec": {"selector": {color_label: other}}}
     return {
-        "changed": bool(live_patch or preview_patch),
+        "changed": bool(scale_to or live_patch or preview_patch),
         "previous_color": previous,
         "current_color": color,
+        "scale_to": scale_to,
         "live_patch": live_patch,
         "preview_patch": preview_patch,
         "images": {c: (summaries[c] or {}).get("images", []) for c in release.COLORS},

@@ -15,7 +15,13 @@ from ansible_collections.keneyapp.deploy.plugins.module_utils import semver
 from ansible_collections.keneyapp.deploy.plugins.module_utils.errors import InvalidInput
 
 VERSION_LABEL = "app.kubernetes.io/version"
+REVISION = "deployment.kubernetes.io/revision"
 COLORS = ("blue", "green")
+# bluegreen_switch records each switch on the live Service: the colour and version it left,
+# and the revision of the Deployment it made live.
+SWITCHED_FROM = "keneyapp.io/switched-from"
+SWITCHED_FROM_VERSION = "keneyapp.io/switched-from-version"
+SWITCHED_TO_REVISION = "keneyapp.io/switched-to-revision"
 
 # Production picks the strategy from the release type (DESIGN.md section 2).
 PRODUCTION_STRATEGY = {"patch": "rolling", "prerelease": "rolling", "minor": "canary", "major": "blue_green"}
@@ -41,6 +47,7 @@ def deployment_summary(deployment):
     summary = {
         "name": meta.get("name"),
         "version": (meta.get("labels") or {}).get(VERSION_LABEL),
+        "revision": (meta.get("annotations") or {}).get(REVISION, ""),
         "containers": [c.get("name") for c in containers],
         "images": [c.get("image") for c in containers],
         "replicas": replicas,
@@ -70,17 +77,43 @@ def component_state(app, service, deployments, color_label="color"):
         live = None
     else:
         live = deployment_summary(deployments.get("%s-%s" % (app, color))) if color else None
+    idle_color = (COLORS[1] if color == COLORS[0] else COLORS[0]) if color in COLORS else None
+    idle = deployment_summary(deployments.get("%s-%s" % (app, idle_color))) if idle_color else None
+    record = ((service or {}).get("metadata") or {}).get("annotations") or {}
+    last_switch = None
+    if SWITCHED_FROM in record:
+        last_switch = {"from_color": record.get(SWITCHED_FROM), "from_version": record.get(SWITCHED_FROM_VERSION) or None,
+                       "to_revision": record.get(SWITCHED_TO_REVISION) or None}
     return {
         "app": app,
         "kind": "web",
         "service_exists": service is not None,
         "live_color": color,
-        "idle_color": (COLORS[1] if color == COLORS[0] else COLORS[0]) if color in COLORS else None,
+        "idle_color": idle_color,
         "version": live["version"] if live else None,
         "converged": bool(live and live["converged"]),
         "live": live,
+        "idle": idle,
+        "last_switch": last_switch,
+        "switch_back": switch_back(live, idle, idle_color, last_switch),
         "deployments": {name: deployment_summary(d) for name, d in sorted(deployments.items()) if d},
     }
+
+
+def switch_back(live, idle, idle_color, last_switch):
+    """Whether rolling back means switching back to the idle colour.
+
+    Only while the record of the last switch still describes what runs: it left the idle
+    colour at the version that colour still has, and the live Deployment is still at the
+    revision the switch made live (a rolling release since then moved it, and is undone in
+    place instead).
+    """
+    return bool(
+        live and idle and last_switch
+        and last_switch["from_color"] == idle_color
+        and last_switch["from_version"] == idle["version"]
+        and last_switch["to_revision"] == live["revision"]
+    )
 
 
 def worker_state(app, deployment):
@@ -95,6 +128,9 @@ def worker_state(app, deployment):
         "version": live["version"] if live else None,
         "converged": bool(live and live["converged"]),
         "live": live,
+        "idle": None,
+        "last_switch": None,
+        "switch_back": False,
         "deployments": {app: live} if live else {},
     }
 

@@ -16,8 +16,9 @@ description:
   - Patches the live Service C(<app>) to select O(color) and points C(<app>-preview) at the colour it leaves, then
     waits until the live Service's EndpointSlices list only pods of O(color), at least one of them Ready.
   - With nothing to change it does nothing and reports C(changed=false).
-  - Refuses to switch to a colour whose Deployment C(<app>-<color>) is missing, scaled to zero, or not Ready (the
-    last one can be overridden with O(force)), naming what is wrong; nothing is changed then.
+  - Refuses to switch to a colour whose Deployment C(<app>-<color>) is missing, scaled to zero (unless O(replicas)
+    is given), or not Ready (the last one can be overridden with O(force)), naming what is wrong; nothing is changed
+    then.
 options:
   app:
     description: The app component, for example V(keneyapp-backend).
@@ -40,12 +41,21 @@ options:
     description: Switch to a colour whose pods are not all Ready (never to a missing or scaled-to-zero one).
     type: bool
     default: false
+  replicas:
+    description:
+      - When the Deployment of O(color) is scaled to 0, scale it to this many replicas first and wait until they are
+        Ready, failing fast when a pod is not Ready within the Deployment's C(progressDeadlineSeconds) (the
+        controller itself never reports a scale-up as failed); if they do not become Ready it is scaled back to 0
+        and the Services are left as they were.
+      - A colour that already runs pods keeps its count (a HorizontalPodAutoscaler may own it).
+      - Must be 1 or more; usually the live colour's count. Without it a colour scaled to 0 is refused.
+    type: int
   wait:
     description: Wait for the EndpointSlices.
     type: bool
     default: true
   timeout:
-    description: Seconds to wait for the EndpointSlices.
+    description: Seconds to wait for the EndpointSlices, and (with O(replicas)) for the scaled-up colour to be Ready.
     type: int
     default: 60
 extends_documentation_fragment:
@@ -78,6 +88,14 @@ EXAMPLES = r"""
     namespace: keneyapp-prod
     app: keneyapp-backend
     color: "{{ switch.previous_color }}"
+
+- name: Switch back to a colour scaled to 0 after validation, bringing it up to the live count first
+  keneyapp.deploy.bluegreen_switch:
+    namespace: keneyapp-prod
+    app: keneyapp-backend
+    color: blue
+    replicas: 3
+    timeout: 600
 """
 
 RETURN = r"""
@@ -101,6 +119,11 @@ versions:
   returned: always
   type: dict
   sample: {blue: 3.2.1, green: 4.0.0}
+scaled_to:
+  description: The replica count O(color) was scaled up to from 0 before the switch, or null when it was not scaled.
+  returned: always
+  type: int
+  sample: 3
 endpoints:
   description: Ready endpoints of the live Service once it lists only the new colour (null in check mode or without O(wait)).
   returned: always
@@ -124,6 +147,7 @@ def main():
         color=dict(type="str", required=True, choices=["blue", "green"]),
         color_label=dict(type="str", default="color"),
         force=dict(type="bool", default=False),
+        replicas=dict(type="int"),
         wait=dict(type="bool", default=True),
         timeout=dict(type="int", default=60),
     )

@@ -104,7 +104,13 @@ EXAMPLES = r"""
 
 RETURN = r"""
 components:
-  description: One entry per app, in the order of O(apps).
+  description:
+    - One entry per app, in the order of O(apps), then one per worker.
+    - C(live) and C(idle) summarise the live and idle colours' Deployments (C(revision) is the Deployment's revision).
+    - C(last_switch) is what M(keneyapp.deploy.bluegreen_switch) recorded on the live Service at its last switch
+      (the colour and version it left, the revision it made live), or null.
+    - C(switch_back) is true while that record still describes what runs, so that rolling back means switching
+      back to the idle colour; after a rolling release since the switch it is false (undo in place instead).
   returned: always
   type: list
   elements: dict
@@ -113,12 +119,16 @@ components:
       kind: web
       converged: true
       service_exists: true
-      live_color: blue
-      idle_color: green
-      version: 0.1.0
-      live: {name: keneyapp-backend-blue, version: 0.1.0, containers: [backend], images: ["registry.keneyapp.example/keneyapp/backend:0.1.0"],
+      live_color: green
+      idle_color: blue
+      version: 0.2.0
+      live: {name: keneyapp-backend-green, version: 0.2.0, revision: "1", containers: [backend],
+             images: ["registry.keneyapp.example/keneyapp/backend:0.2.0"],
              replicas: 2, ready_replicas: 2, updated_replicas: 2, available_replicas: 2, generation: 1, observed_generation: 1,
              converged: true}
+      idle: {name: keneyapp-backend-blue, version: 0.1.0, revision: "3", replicas: 0}
+      last_switch: {from_color: blue, from_version: 0.1.0, to_revision: "1"}
+      switch_back: true
       deployments: {}
 running_version:
   description: The primary component's version, or null when nothing runs yet.

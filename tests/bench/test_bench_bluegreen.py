@@ -5,6 +5,7 @@ EndpointSlices list only the new colour (same lab, same process). The fixed cost
 Ansible task that talks to the API (a ``kubernetes.core.k8s_info`` of the same Service,
 in the same play) is subtracted from the switch task before comparing. Targets (issue 4):
 switch task minus that cost at most 1.5x the baseline; the whole rollback.yml under 10 s.
+A second, tighter fixed cost is printed too: the same switch task with nothing to change.
 Figures are printed, not asserted.
 """
 
@@ -70,8 +71,10 @@ def test_bluegreen_switch_and_rollback_against_raw_patch(lab, namespace, tmp_pat
     for i in range(ROUNDS):
         for to in ("green", "blue"):
             info = {"kind": "Service", "namespace": namespace, "name": "shop"}
+            switch = {"namespace": namespace, "app": "shop", "color": to}
             tasks.append({"name": "info", "kubernetes.core.k8s_info": info})
-            tasks.append({"name": "switch", "keneyapp.deploy.bluegreen_switch": {"namespace": namespace, "app": "shop", "color": to}})
+            tasks.append({"name": "switch", "keneyapp.deploy.bluegreen_switch": switch})
+            tasks.append({"name": "noop", "keneyapp.deploy.bluegreen_switch": switch})
     play = tmp_path / "bench.yml"
     play.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
     env = dict(_env(lab), ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
@@ -80,7 +83,10 @@ def test_bluegreen_switch_and_rollback_against_raw_patch(lab, namespace, tmp_pat
     ran = json.loads(out.stdout)["plays"][0]["tasks"]
     info_times = [_seconds(t) for t in ran if t["task"]["name"] == "info"]
     switch = [_seconds(t) for t in ran if t["task"]["name"] == "switch"]
+    noop = [_seconds(t) for t in ran if t["task"]["name"] == "noop"]
+    assert all(not t["hosts"]["localhost"]["changed"] for t in ran if t["task"]["name"] == "noop")
     base, fixed, task = statistics.median(raw), statistics.median(info_times), statistics.median(switch)
+    same = statistics.median(noop)
 
     # The whole rollback.yml after a blue-green release of the development inventory.
     def book(*args):
@@ -102,4 +108,9 @@ def test_bluegreen_switch_and_rollback_against_raw_patch(lab, namespace, tmp_pat
     print("  bluegreen_switch task                               %.3f s" % task)
     print("  bluegreen_switch task - fixed cost                  %.3f s  %.2fx  (target <= 1.5x)"
           % (task - fixed, (task - fixed) / base))
+    # k8s_info loads kubernetes.core's discovery, which costs more than this module's own
+    # reads, so the line above can go below zero. A tighter fixed cost: the same module
+    # with nothing to change (same imports, same reads, one EndpointSlice check, no patch).
+    print("  bluegreen_switch with nothing to change             %.3f s" % same)
+    print("  bluegreen_switch task - that                        %.3f s  %.2fx" % (task - same, (task - same) / base))
     print("  whole rollback.yml (switch back, 2 web + 1 worker)  %.1f s  (target < 10 s)" % whole)

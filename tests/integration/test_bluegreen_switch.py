@@ -72,6 +72,8 @@ def test_check_real_idempotent_diff_and_traffic(lab, shop):
     (None, {"color": "green", "app": "nope"}, "Service nope (the live Service of nope) does not exist"),
     (None, {"color": "purple"}, "value of color must be one of: blue, green, got: purple"),
     (None, {"color": "green", "color_label": "track"}, "has no 'track' key in its selector"),
+    (None, {"color": "green", "replicas": -2}, "replicas=-2 is not a replica count to scale shop-green up to"),
+    ("delete-green", {"color": "green", "replicas": 2}, "Deployment shop-green does not exist"),
 ])
 def test_refusals_change_nothing(lab, shop, prepare, args, fragment):
     ns = shop["ns"]
@@ -86,4 +88,41 @@ def test_refusals_change_nothing(lab, shop, prepare, args, fragment):
     result = switch(lab, ns, **args)
     assert result.get("failed") and fragment in result["msg"], result
     assert _colors(lab, ns) == before
+    assert versions_answered(shop["port"], 10)["versions"] == {"1.0.0": 10}
+
+
+def _green(lab, ns):
+    deploy = lab.apps.read_namespaced_deployment("shop-green", ns)
+    return deploy.spec.replicas, deploy.status.ready_replicas or 0
+
+
+def test_replicas_brings_a_colour_up_from_zero_before_switching(lab, shop):
+    ns = shop["ns"]
+    lab.apps.patch_namespaced_deployment("shop-green", ns, {"spec": {"replicas": 0}})
+    wait_until("green at 0", lambda: _green(lab, ns) == (0, 0))
+    before = _colors(lab, ns)
+    checked = switch(lab, ns, "green", replicas=2, _check=True, _diff=True)
+    assert checked["changed"] is True and checked["scaled_to"] == 2
+    assert checked["diff"]["before"]["replicas"] == {"shop-green": 0}
+    assert checked["diff"]["after"]["replicas"] == {"shop-green": 2}
+    assert _colors(lab, ns) == before and _green(lab, ns) == (0, 0), "check mode changed something"
+
+    done = switch(lab, ns, "green", replicas=2)
+    assert done["changed"] is True and done["scaled_to"] == 2 and done["endpoints"] == 2
+    assert _colors(lab, ns)[:2] == ("green", "blue") and _green(lab, ns) == (2, 2)
+    wait_until("green answering", lambda: versions_answered(shop["port"], 10)["versions"] == {"2.0.0": 10})
+    again = switch(lab, ns, "green", replicas=5)
+    assert again["changed"] is False and again["scaled_to"] is None and _green(lab, ns) == (2, 2)
+
+
+def test_a_colour_that_does_not_come_up_is_scaled_back_and_nothing_switches(lab, shop):
+    ns = shop["ns"]
+    lab.apps.patch_namespaced_deployment("shop-green", ns, {"spec": {"replicas": 0, "progressDeadlineSeconds": 3,
+                                                                     "template": {"metadata": {"labels": {
+                                                                         "keneyapp.io/never-ready": "true"}}}}})
+    wait_until("green at 0", lambda: _green(lab, ns) == (0, 0))
+    before = _colors(lab, ns)
+    result = switch(lab, ns, "green", replicas=2, timeout=30)
+    assert result.get("failed") and "did not become Ready" in result["msg"] and "back at 0 replicas" in result["msg"], result
+    assert _colors(lab, ns) == before and lab.apps.read_namespaced_deployment("shop-green", ns).spec.replicas == 0
     assert versions_answered(shop["port"], 10)["versions"] == {"1.0.0": 10}

@@ -121,3 +121,27 @@ def test_strategy_by_release_type_overrides_production_mapping():
     assert (plan["strategy"], plan["strategy_reason"]) == ("blue_green", "production minor release")
     with pytest.raises(InvalidInput, match="strategy_by_release_type names unknown strategies: big_bang"):
         release.plan_release(components("3.2.1"), "3.3.0", "production", "rolling", None, {"major": "big_bang"})
+
+
+def _switched(frm, frm_version, to_revision):
+    svc = service("green")
+    svc["metadata"] = {"annotations": {release.SWITCHED_FROM: frm, release.SWITCHED_FROM_VERSION: frm_version,
+                                       release.SWITCHED_TO_REVISION: to_revision}}
+    return svc
+
+
+@pytest.mark.parametrize("svc, live_revision, switch_back", [
+    (_switched("blue", "3.2.1", "4"), "4", True),      # the record describes what runs: switch back
+    (_switched("blue", "3.2.1", "4"), "5", False),     # a rolling release moved the live revision since
+    (_switched("blue", "3.0.0", "4"), "4", False),     # the idle colour was redeployed since
+    (_switched("green", "3.2.1", "4"), "4", False),    # the record names the live colour itself
+    (service("green"), "4", False),                    # no switch recorded
+])
+def test_switch_back_only_while_the_last_switch_describes_what_runs(svc, live_revision, switch_back):
+    green = deployment("keneyapp-backend-green", "4.0.0")
+    green["metadata"]["annotations"] = {release.REVISION: live_revision}
+    deploys = {"keneyapp-backend-blue": deployment("keneyapp-backend-blue", "3.2.1", replicas=0, ready=0),
+               "keneyapp-backend-green": green}
+    state = release.component_state("keneyapp-backend", svc, deploys)
+    assert state["switch_back"] is switch_back
+    assert state["live"]["revision"] == live_revision and state["idle"]["version"] == "3.2.1"

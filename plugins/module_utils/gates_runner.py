@@ -1,0 +1,59 @@
+# -*- coding: utf-8 -*-
+# Copyright: KeneyApp platform team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The metrics_gate module's work: ask Prometheus each check's query, decide with gates.py."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from ansible.module_utils.six.moves.urllib.parse import urlencode
+from ansible.module_utils.urls import open_url
+
+from ansible_collections.keneyapp.deploy.plugins.module_utils import gates
+
+
+def query(base_url, promql, timeout, headers=None, validate_certs=True):
+    """One instant query: the decoded answer, or the error text when Prometheus could not be asked."""
+    url = "%s/api/v1/query?%s" % (base_url.rstrip("/"), urlencode({"query": promql}))
+    try:
+        response = open_url(url, timeout=timeout, headers=headers or {}, validate_certs=validate_certs)
+        return json.loads(response.read())
+    except Exception as exc:  # pylint: disable=broad-except
+        # An HTTP error answer from Prometheus (400 bad query, 422, 503) carries its JSON.
+        body = getattr(exc, "read", None)
+        if body is not None:
+            try:
+                return json.loads(body())
+            except Exception:  # pylint: disable=broad-except
+                pass
+        return "%s: %s" % (type(exc).__name__, exc)
+
+
+def evaluate(params, ask=query, clock=time.monotonic):
+    """Plan the checks, ask each query, decide. Returns the decision dict plus timing."""
+    plan = gates.plan_checks(params["namespace"], params["app"], params["track"], params["window"],
+                             params["checks"], params["custom_checks"], params["metric_names"], params["thresholds"])
+    headers = {"Authorization": "Bearer %s" % params["bearer_token"]} if params.get("bearer_token") else None
+    start = clock()
+    answers = {}
+    for check in plan:
+        answers[check["name"]] = ask(params["prometheus_url"], check["query"], params["timeout"], headers,
+                                     params["validate_certs"])
+        if isinstance(answers[check["name"]], str):
+            # Unreachable: the other queries would fail the same way, each after a timeout.
+            answers.update({c["name"]: answers[check["name"]] for c in plan})
+            break
+    result = gates.decide(plan, answers, params["min_requests"])
+    result["evaluation_seconds"] = round(clock() - start, 3)
+    result["summary"] = gates.summary_line(result)
+    result["track"] = params["track"]
+    return result
+
+
+def run(module):
+    """metrics_gate: read-only; never fails on a decision, only on bad input."""
+    result = evaluate(module.params)
+    result["changed"] = False
+    return result

@@ -21,7 +21,6 @@ from keneyapp_lab.state import free_port, free_port_block, wait_for
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
 HAPROXY_SLOTS = 40          # frontend+backend pairs declared up front (HAProxy cannot add them at run time)
-HAPROXY_SERVERS = 16        # server-template size per slot: the most Ready endpoints one slot can hold
 STANZA = "keneyapp"
 
 
@@ -141,9 +140,9 @@ def start_redis(run_dir):
 def start_haproxy(run_dir):
     """HAProxy with a fixed pool of slots: frontend+backend pairs on consecutive ports.
 
-    HAProxy 2.6 can change servers at run time but not add frontends or backends, so
-    every slot is declared now with a server-template of disabled servers; the node
-    agent fills them through the runtime API (``set server ... addr/weight/state``).
+    HAProxy 2.6 can add and delete servers at run time but not frontends or backends,
+    so every slot is declared now, empty; the node agent adds a server per Ready pod
+    through the runtime API (``add server``, ``set server ... weight``, ``del server``).
     """
     base = os.path.join(run_dir, "haproxy")
     os.makedirs(base, exist_ok=True)
@@ -158,8 +157,7 @@ def start_haproxy(run_dir):
            "    stats enable", "    stats uri /stats", ""]
     for slot in range(HAPROXY_SLOTS):
         cfg += ["frontend slot%d" % slot, "    bind 127.0.0.1:%d" % (first + slot), "    default_backend slot%d" % slot, "",
-                "backend slot%d" % slot, "    balance roundrobin",
-                "    server-template s 1-%d 127.0.0.1:9 disabled weight 1" % HAPROXY_SERVERS, ""]
+                "backend slot%d" % slot, "    balance roundrobin", ""]
     path = os.path.join(base, "haproxy.cfg")
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("\n".join(cfg))
@@ -167,7 +165,7 @@ def start_haproxy(run_dir):
     pid = procs.spawn(["haproxy", "-db", "-f", path], os.path.join(base, "haproxy.log"), cwd=base)
     wait_for("HAProxy runtime socket", lambda: "Pid:" in haproxy_command(sock, "show info"), timeout=20)
     return {"pid": pid, "socket": sock, "config": path, "first_port": first, "slots": HAPROXY_SLOTS,
-            "servers_per_slot": HAPROXY_SERVERS, "stats_port": stats_port}
+            "stats_port": stats_port}
 
 
 def haproxy_command(sock_path, command, timeout=5.0):

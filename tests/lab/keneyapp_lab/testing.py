@@ -71,6 +71,22 @@ class Lab:
         return wait_until("a load balancer slot for %s" % key,
                           lambda: (lab_cli.slot_map().get(key) or {}).get("port"), timeout=timeout)
 
+    def slot_servers(self, key):
+        """[(port, weight)] of the servers HAProxy sends traffic to for a slot key, read from its stats socket."""
+        from keneyapp_lab.services import haproxy_command
+
+        slot = (lab_cli.slot_map().get(key) or {}).get("slot")
+        if slot is None:
+            return []
+        answer = haproxy_command(self.state["haproxy"]["socket"], "show servers state slot%d" % slot)
+        servers = []
+        for line in answer.splitlines()[2:]:
+            parts = line.split()
+            # srv_admin_state (parts[6]) bit 1 is maintenance; parts[7] is the user weight.
+            if len(parts) >= 19 and parts[4] == "127.0.0.1" and not int(parts[6]) & 1 and int(parts[7]) > 0:
+                servers.append((int(parts[18]), int(parts[7])))
+        return sorted(servers)
+
     def as_dict(self, obj):
         return self.api.sanitize_for_serialization(obj)
 

@@ -49,6 +49,28 @@ _WINDOW = re.compile(r"^[1-9][0-9]*(ms|s|m|h)$")
 _LABEL_VALUE = re.compile(r'^[^"\\\n]*$')
 
 
+def seconds_of(window):
+    """Seconds in a Prometheus duration such as ``90s``, ``5m`` or ``1h``."""
+    match = _WINDOW.match(window or "")
+    if not match:
+        raise InvalidInput("window=%s is not a Prometheus duration." % window, fix="Use for example window=60s or 5m.")
+    unit = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[match.group(1)]
+    return float(window[:-len(match.group(1))]) * unit
+
+
+def effective_window(window, since=None, now=None):
+    """``window``, shortened to start at ``since`` (epoch seconds) when that is later, as ``<n>s``.
+
+    A canary step judges only the traffic since its weight was set: samples from before
+    (an earlier step, or the pods of an earlier, aborted canary with the same labels)
+    stay out. Never below 2 s (rate() needs two scrapes).
+    """
+    full = seconds_of(window)
+    if since is None:
+        return window
+    return "%ds" % max(2, int(min(full, max(0.0, now - since))))
+
+
 def selector(namespace, app, track, extra=None):
     """The label matchers every query filters on (values are checked: no quote can end them)."""
     labels = dict(namespace=namespace, app=app, track=track, **(extra or {}))

@@ -31,9 +31,10 @@ def query(base_url, promql, timeout, headers=None, validate_certs=True):
         return "%s: %s" % (type(exc).__name__, exc)
 
 
-def evaluate(params, ask=query, clock=time.monotonic):
+def evaluate(params, ask=query, clock=time.monotonic, wall=time.time):
     """Plan the checks, ask each query, decide. Returns the decision dict plus timing."""
-    plan = gates.plan_checks(params["namespace"], params["app"], params["track"], params["window"],
+    window = gates.effective_window(params["window"], params.get("since"), now=wall())
+    plan = gates.plan_checks(params["namespace"], params["app"], params["track"], window,
                              params["checks"], params["custom_checks"], params["metric_names"], params["thresholds"])
     headers = {"Authorization": "Bearer %s" % params["bearer_token"]} if params.get("bearer_token") else None
     start = clock()
@@ -49,6 +50,7 @@ def evaluate(params, ask=query, clock=time.monotonic):
     result["evaluation_seconds"] = round(clock() - start, 3)
     result["summary"] = gates.summary_line(result)
     result["track"] = params["track"]
+    result["window"] = window
     return result
 
 

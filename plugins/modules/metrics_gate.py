@@ -55,6 +55,12 @@ options:
     description: The range of the rates and counts, as a Prometheus duration (V(60s), V(5m)).
     type: str
     default: 60s
+  since:
+    description:
+      - Epoch seconds; when later than the start of O(window), the window is shortened to start there (never below
+        2 s). A canary step passes the time its weight was set, so only that step's traffic is judged, never samples of
+        an earlier step or of an earlier canary's pods with the same labels.
+    type: float
   min_requests:
     description: Fewer requests than this in the window make the rate checks inconclusive.
     type: int
@@ -173,6 +179,11 @@ summary:
   returned: always
   type: str
   sample: "error rate 0.00 %, P95 9 ms, P99 25 ms, 1042 requests: promote"
+window:
+  description: The window the queries used (O(window), or shorter with O(since)).
+  returned: always
+  type: str
+  sample: 60s
 track:
   description: The track judged.
   returned: always
@@ -198,6 +209,7 @@ def main():
         app=dict(type="str", required=True),
         track=dict(type="str", default="canary"),
         window=dict(type="str", default="60s"),
+        since=dict(type="float"),
         min_requests=dict(type="int", default=100),
         checks=dict(type="list", elements="str",
                     choices=["error_rate", "p95", "p99", "health_failure_rate", "db_connection_errors", "critical_exceptions"]),

@@ -70,8 +70,9 @@ def test_healthy_canary_is_promoted(lab, measured):
     result = gate(lab, measured["ns"], "healthy")
     assert result["decision"] == "promote", result["reasons"]
     assert result["changed"] is False
-    # increase() extrapolates to the window's edges, so the count is close to, not exactly, what was sent.
-    assert 380 <= result["requests"] <= 440 and result["values"]["error_rate"] == 0.0
+    # increase() extrapolates towards the window's edges (up to half a scrape interval
+    # and more near the series' start), so the count is near, not exactly, the 400 sent.
+    assert 360 <= result["requests"] <= 500 and result["values"]["error_rate"] == 0.0
     assert 0 < result["values"]["p95"] < 0.5 and result["values"]["db_connection_errors"] == 0.0
     assert "requests: promote" in result["summary"]
 

@@ -137,7 +137,19 @@ def test_unreachable_prometheus_is_asked_once():
 
     params = {"namespace": "ns", "app": "web", "track": "canary", "window": "60s", "checks": None, "custom_checks": [],
               "metric_names": {}, "thresholds": {}, "prometheus_url": "http://127.0.0.1:9", "timeout": 1,
-              "validate_certs": True, "min_requests": 100, "bearer_token": None}
+              "validate_certs": True, "min_requests": 100, "bearer_token": None, "since": None}
     result = gates_runner.evaluate(params, ask=ask)
     assert len(asked) == 1 and result["decision"] == "inconclusive"
     assert all(c["reason"].startswith("Prometheus unreachable") for c in result["checks"])
+
+
+@pytest.mark.parametrize("window, since, now, effective", [
+    ("60s", None, 1000.0, "60s"),
+    ("60s", 990.0, 1000.0, "10s"),      # the step began 10 s ago: only its traffic
+    ("60s", 100.0, 1000.0, "60s"),      # began long ago: the full window
+    ("5m", 900.0, 1000.0, "100s"),
+    ("60s", 999.5, 1000.0, "2s"),       # never below two scrapes
+    ("60s", 1005.0, 1000.0, "2s"),      # a clock ahead of Prometheus
+])
+def test_effective_window_starts_at_since(window, since, now, effective):
+    assert gates.effective_window(window, since, now=now) == effective

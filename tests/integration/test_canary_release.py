@@ -1,0 +1,168 @@
+"""release.yml -e strategy=canary against the lab: HTTPRoute weights, real Prometheus gates, 100 requests/s of load."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from keneyapp_lab.testing import versions_answered
+from keneyapp_sample.loadgen import run_load
+from test_release_playbook import NAMESPACE, live_deployments, playbook, running  # pylint: disable=import-error
+
+pytestmark = pytest.mark.lab
+WEB = ("keneyapp-backend", "keneyapp-frontend")
+SHORT = json.dumps({"keneyapp_canary_steps": [{"weight": 25, "pause_seconds": 4}, {"weight": 100, "pause_seconds": 0}]})
+
+
+def _next(version, minor=1):
+    major, mnr, _patch = (int(p) for p in version.split(".")[:3])
+    return "%d.%d.0" % (major, mnr + minor)
+
+
+@pytest.fixture
+def settled(lab):
+    """Every component on one version, all pods Ready, no canary running: that version."""
+    try:
+        live = live_deployments(lab)
+    except Exception:  # pylint: disable=broad-except
+        live = {}
+    versions = {v[0] for v in live.values()}
+    if len(versions) == 1 and all(v[2] == v[3] > 0 for v in live.values()):
+        return versions.pop()
+    version = _next(running(lab)[-1] if running(lab) else "0.1.0")
+    result = playbook(lab, "-e", "app_version=%s" % version)
+    assert result.returncode == 0, result.stdout[-3000:]
+    return version
+
+
+class Load:
+    """100 requests/s through both web components' routes (50 each) until the block ends, on "/"
+    (the path whose series the sample app creates at 0, so rate() sees every request)."""
+
+    def __init__(self, lab, rate=50):
+        self.stop = threading.Event()
+        self.errors, self.sent = {}, {}
+        self.threads = [threading.Thread(target=self._run, args=(lab, app, rate)) for app in WEB]
+
+    def _run(self, lab, app, rate):
+        port = lab.slot_port("route:%s/%s" % (NAMESPACE, app))
+        self.errors[app] = self.sent[app] = 0
+        while not self.stop.is_set():
+            summary = run_load("http://127.0.0.1:%d/" % port, requests=2 * rate, concurrency=4, rate=rate, duration=2)
+            self.errors[app] += summary["errors"]
+            self.sent[app] += summary["requests"]
+
+    def __enter__(self):
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+
+
+def _canaries(lab):
+    out = {}
+    for app in WEB:
+        dep = lab.apps.read_namespaced_deployment("%s-canary" % app, NAMESPACE)
+        route = lab.custom.get_namespaced_custom_object("gateway.networking.k8s.io", "v1", NAMESPACE, "httproutes", app)
+        refs = [r["name"] for rule in route["spec"]["rules"] for r in rule["backendRefs"]]
+        out[app] = (dep.spec.replicas, refs)
+    return out
+
+
+def _text(result):
+    return " ".join(result.stdout.split())
+
+
+def test_healthy_canary_walks_five_steps_and_promotes(lab, settled):
+    old, new = settled, _next(settled)
+    before = {app: lab.core.read_namespaced_service(app, NAMESPACE).spec.selector["color"] for app in WEB}
+    with Load(lab) as load:
+        result = playbook(lab, "-e", "app_version=%s" % new, "-e", "strategy=canary")
+    text = _text(result)
+    assert result.returncode == 0, result.stdout[-4000:]
+    for step, weight in enumerate((5, 25, 50, 75, 100), start=1):
+        assert "step %d/5 (%d %%) keneyapp-backend: error rate 0.00 %%" % (step, weight) in text, text[-3000:]
+    assert "Canary %s promoted" % new in text
+    assert {v[0] for v in live_deployments(lab).values()} == {new}, "the live colours run the new version"
+    assert {app: lab.core.read_namespaced_service(app, NAMESPACE).spec.selector["color"] for app in WEB} == before
+    assert _canaries(lab) == {app: (0, [app]) for app in WEB}, "canary scaled to 0, its routing gone"
+    assert load.errors == {app: 0 for app in WEB} and min(load.sent.values()) > 1000, (load.errors, load.sent)
+    assert old != new
+
+
+def test_canary_failing_every_20th_request_is_rolled_back_at_the_first_step(lab, settled):
+    old, new = settled, _next(settled)
+    faulty = json.dumps({"keneyapp_app_settings": {"DEBUG": "True", "ENVIRONMENT": "development",
+                                                   "KENEYAPP_FAIL_EVERY": "20"}})
+    # 100 canary requests before the gates judge (50 % of 50 requests/s: 4 s), so the
+    # measured rate is 5 % +- 1 request rather than 1 in 34.
+    steps = json.dumps({"keneyapp_canary_steps": [{"weight": 50, "pause_seconds": 9}, {"weight": 100, "pause_seconds": 0}],
+                        "keneyapp_gates": {"window": "30s", "min_requests": 100}})
+    with Load(lab):
+        result = playbook(lab, "-e", "app_version=%s" % new, "-e", "strategy=canary", "-e", steps, "-e", faulty)
+    text = _text(result)
+    assert result.returncode != 0
+    assert "Canary release of %s aborted: gates say rollback at step 1 (50 %%)" % new in text, text[-3000:]
+    rates = [float(part.split(" %")[0]) for part in text.split("keneyapp-backend: error rate ")[1:]]
+    assert any(3.0 <= r <= 7.0 for r in rates), rates
+    assert {v[0] for v in live_deployments(lab).values()} == {old}, "stable untouched"
+    assert _canaries(lab) == {app: (0, [app]) for app in WEB}
+    port = lab.slot_port("route:%s/keneyapp-backend" % NAMESPACE)
+    assert versions_answered(port, 20)["versions"] == {old: 20}
+
+
+HOLD = json.dumps({"keneyapp_gates": {"window": "30s", "min_requests": 20, "evaluations_per_pause": 1,
+                                      "max_inconclusive": 1, "on_inconclusive": "hold"}})
+
+
+def _held(lab, new):
+    """A canary of ``new`` without traffic: inconclusive, never promoted, held at its first step (25 %)."""
+    result = playbook(lab, "-e", "app_version=%s" % new, "-e", "strategy=canary", "-e", SHORT, "-e", HOLD)
+    text = _text(result)
+    assert result.returncode != 0
+    assert "Step 1 (25 %) stayed inconclusive after 1 re-evaluations" in text, text[-3000:]
+    assert "0 requests in the window, fewer than the minimum 20" in text and "promoted" not in text
+    assert "The canary is held where it is" in text
+    held = _canaries(lab)
+    assert all(replicas >= 1 and refs == [app, "%s-canary" % app] for app, (replicas, refs) in held.items()), held
+
+
+def test_no_traffic_is_inconclusive_held_then_rollback_aborts_the_canary(lab, settled):
+    old, new = settled, _next(settled)
+    _held(lab, new)
+    assert {v[0] for v in live_deployments(lab).values()} == {old}
+    back = playbook(lab, book="rollback.yml")
+    assert back.returncode == 0, back.stdout[-3000:]
+    assert _canaries(lab) == {app: (0, [app]) for app in WEB}, "rollback.yml aborted the in-flight canary"
+    assert {v[0] for v in live_deployments(lab).values()} == {old}, "the live colours untouched"
+
+
+def test_an_interrupted_canary_resumes_at_its_step(lab, settled):
+    new = _next(settled)
+    _held(lab, new)
+    with Load(lab):
+        result = playbook(lab, "-e", "app_version=%s" % new, "-e", "strategy=canary", "-e", SHORT)
+    text = _text(result)
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "resuming an interrupted canary at 25 %, step 1" in text
+    assert "step 2/2 (100 %) keneyapp-backend" in text and "Canary %s promoted" % new in text
+    assert {v[0] for v in live_deployments(lab).values()} == {new}
+    assert _canaries(lab) == {app: (0, [app]) for app in WEB}
+
+
+def test_bad_canary_settings_are_refused_before_anything_changes(lab, settled):
+    new = _next(settled)
+    before = {app: lab.apps.read_namespaced_deployment("%s-canary" % app, NAMESPACE).metadata.resource_version
+              for app in WEB}
+    steps = json.dumps({"keneyapp_canary_steps": [{"weight": 50, "pause_seconds": 1}, {"weight": 150, "pause_seconds": 0}]})
+    result = playbook(lab, "-e", "app_version=%s" % new, "-e", "strategy=canary", "-e", steps)
+    assert result.returncode != 0 and "whole weights rising from 1 or more to a last step of 100" in _text(result)
+    after = {app: lab.apps.read_namespaced_deployment("%s-canary" % app, NAMESPACE).metadata.resource_version
+             for app in WEB}
+    assert after == before

@@ -40,12 +40,12 @@ def test_gate_evaluation_time_per_decision(lab):
     try:
         for app, env in APPS.items():
             lab.apps.create_namespaced_deployment(ns, deployment("%s-canary" % app, "2.0.0", env=env, color="canary"))
-            lab.core.create_namespaced_service(ns, service("%s-canary" % app, {"app.kubernetes.io/name": app,
-                                                                                "color": "canary"}))
+            selector = {"app.kubernetes.io/name": app, "color": "canary"}
+            lab.core.create_namespaced_service(ns, service("%s-canary" % app, selector))
         wait_until("scraped", lambda: len(prometheus_query(
             lab.prometheus_url, 'http_requests_total{namespace="%s",path="/",status="200"}' % ns)) == len(APPS), timeout=60)
-        threads = [threading.Thread(target=run_load, args=("http://127.0.0.1:%d/" % lab.slot_port("svc:%s/%s-canary" % (ns, a)),),
-                                    kwargs={"requests": 300, "concurrency": 4}) for a in ("fine", "faulty")]
+        urls = ["http://127.0.0.1:%d/" % lab.slot_port("svc:%s/%s-canary" % (ns, a)) for a in ("fine", "faulty")]
+        threads = [threading.Thread(target=run_load, args=(u,), kwargs={"requests": 300, "concurrency": 4}) for u in urls]
         for thread in threads:
             thread.start()
         for thread in threads:

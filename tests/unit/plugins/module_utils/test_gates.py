@@ -131,7 +131,7 @@ def test_summary_line():
 def test_unreachable_prometheus_is_asked_once():
     asked = []
 
-    def ask(url, query, timeout, headers, validate_certs):
+    def ask(url, query, request):
         asked.append(query)
         return "URLError: connection refused"
 

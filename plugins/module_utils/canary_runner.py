@@ -82,7 +82,95 @@ def run_gateway_api(module, client):
     return result
 
 
-ROUTERS = {"gateway_api": run_gateway_api}
+INGRESS = ("networking.k8s.io/v1", "Ingress")
+ROUTE = ("route.openshift.io/v1", "Route")
+
+
+def _names(params):
+    app = params["app"]
+    return (params["namespace"], params["route"] or app, params["stable_service"] or app,
+            params["canary_service"] or "%s-canary" % app)
+
+
+def run_ingress_nginx(module, client):
+    """A canary Ingress cloned from the stable one, with ingress-nginx's canary annotations."""
+    params = module.params
+    namespace, name, stable, canary = _names(params)
+    stable_ingress = kube.get_object(client, *INGRESS, namespace=namespace, name=name)
+    if stable_ingress is None:
+        raise NotFound("Ingress %s/%s does not exist." % (namespace, name),
+                       fix="Create the app's Ingress (see the base manifests), or set route to its name.")
+    existing = kube.get_object(client, *INGRESS, namespace=namespace, name=canary)
+    if existing is not None and not routers.owned_by_us(existing):
+        # Refused in state=absent too: an Ingress this collection does not own is never touched.
+        routers.ingress_canary(stable_ingress, canary, stable, canary, 0, existing)
+    before = routers.ingress_weight(existing)
+    result = {"previous_weight": before, "router": "ingress_nginx", "object": "Ingress %s/%s" % (namespace, canary),
+              "accepted_seconds": None}
+    if params["state"] == "absent":
+        result.update(changed=existing is not None, weight=0)
+        if module._diff:  # pylint: disable=protected-access
+            result["diff"] = {"before": (existing or {}).get("spec") or {}, "after": {}}
+        if existing is not None and not module.check_mode:
+            kube.write_object(client, INGRESS[0], INGRESS[1], namespace, existing, "delete")
+            if kube.get_object(client, *INGRESS, namespace=namespace, name=canary) is not None:
+                raise KeneyappDeployError("Ingress %s/%s was deleted, but reads back." % (namespace, canary))
+        return result
+    wanted = routers.ingress_canary(stable_ingress, canary, stable, canary, params["weight"], existing)
+    current = {"metadata": {k: ((existing or {}).get("metadata") or {}).get(k) for k in ("labels", "annotations")},
+               "spec": (existing or {}).get("spec")}
+    changed = existing is None or current != {"metadata": {k: wanted["metadata"][k] for k in ("labels", "annotations")},
+                                              "spec": wanted["spec"]}
+    result.update(changed=changed, weight=params["weight"])
+    if module._diff:  # pylint: disable=protected-access
+        result["diff"] = {"before": current if existing else {}, "after": {"metadata": {
+            k: wanted["metadata"][k] for k in ("labels", "annotations")}, "spec": wanted["spec"]}}
+    if module.check_mode or not changed:
+        return result
+    written = kube.write_object(client, INGRESS[0], INGRESS[1], namespace, wanted, "replace" if existing else "create")
+    back = kube.get_object(client, *INGRESS, namespace=namespace, name=canary)
+    if routers.ingress_weight(back) != params["weight"]:
+        raise KeneyappDeployError("Ingress %s/%s was written, but reads back a canary weight of %s instead of %s." % (
+            namespace, canary, routers.ingress_weight(back), params["weight"]),
+            fix="Something else manages this Ingress; check its owner.")
+    result["generation"] = (written.get("metadata") or {}).get("generation")
+    return result
+
+
+def run_openshift_route(module, client):
+    """The Route's spec.to and a canary alternate backend, weights within 0-256."""
+    params = module.params
+    namespace, name, stable, canary = _names(params)
+    route = kube.get_object(client, *ROUTE, namespace=namespace, name=name)
+    if route is None:
+        raise NotFound("Route %s/%s does not exist." % (namespace, name),
+                       fix="Create the app's Route, or set route to its name.")
+    before = routers.route_weight(route, canary)
+    if params["state"] == "absent":
+        wanted = routers.route_remove(route, canary)
+    else:
+        wanted = routers.route_set(route, stable, canary, params["weight"])
+    changed = wanted["spec"] != route["spec"] or (
+        ((wanted.get("metadata") or {}).get("annotations") or {}) != ((route.get("metadata") or {}).get("annotations") or {}))
+    after_weight = 0 if params["state"] == "absent" else params["weight"]
+    result = {"changed": changed, "previous_weight": before, "weight": after_weight, "router": "openshift_route",
+              "object": "Route %s/%s" % (namespace, name), "accepted_seconds": None}
+    if module._diff:  # pylint: disable=protected-access
+        result["diff"] = {"before": {"to": route["spec"].get("to"), "alternateBackends": route["spec"].get("alternateBackends")},
+                          "after": {"to": wanted["spec"].get("to"), "alternateBackends": wanted["spec"].get("alternateBackends")}}
+    if module.check_mode or not changed:
+        return result
+    written = kube.write_object(client, ROUTE[0], ROUTE[1], namespace, wanted, "replace")
+    back = kube.get_object(client, *ROUTE, namespace=namespace, name=name)
+    if routers.route_weight(back, canary) != after_weight:
+        raise KeneyappDeployError("Route %s/%s was written, but reads back a canary weight of %s instead of %s." % (
+            namespace, name, routers.route_weight(back, canary), after_weight),
+            fix="Something else manages this Route; check its owner.")
+    result["generation"] = (written.get("metadata") or {}).get("generation")
+    return result
+
+
+ROUTERS = {"gateway_api": run_gateway_api, "ingress_nginx": run_ingress_nginx, "openshift_route": run_openshift_route}
 
 
 def run(module):
@@ -95,5 +183,5 @@ def run(module):
     runner = ROUTERS.get(params["router"])
     if runner is None:
         raise KeneyappDeployError("router=%s is not available in this version." % params["router"],
-                                  fix="Use router=gateway_api.")
+                                  fix="Use one of: %s." % ", ".join(sorted(ROUTERS)))
     return runner(module, kube.connect(module))

@@ -138,3 +138,174 @@ def httproute_remove(route, stable, canary, namespace):
             out.append(ref)
         rule["backendRefs"] = out
     return new
+
+
+# --- ingress-nginx canary Ingress ------------------------------------------------------
+
+NGINX = "nginx.ingress.kubernetes.io/"
+MANAGED_BY = "app.kubernetes.io/managed-by"
+OWNER = "keneyapp.deploy"
+CANARY_OF = "keneyapp.io/canary-of"
+
+
+def owned_by_us(ingress):
+    meta = (ingress or {}).get("metadata") or {}
+    return (meta.get("labels") or {}).get(MANAGED_BY) == OWNER and CANARY_OF in (meta.get("annotations") or {})
+
+
+def weight_total(*ingresses):
+    """``canary-weight-total`` a user set (on the canary or the stable Ingress), else 100."""
+    for ingress in ingresses:
+        value = (((ingress or {}).get("metadata") or {}).get("annotations") or {}).get(NGINX + "canary-weight-total")
+        if value not in (None, ""):
+            try:
+                total = int(value)
+            except ValueError:
+                total = 0
+            if total < 1:
+                raise InvalidInput("%scanary-weight-total=%r is not a positive whole number." % (NGINX, value),
+                                   fix="Set it to 100 (the default) or another positive whole number.")
+            return total
+    return TOTAL
+
+
+def ingress_weight(canary_ingress):
+    """The canary's percent from a canary Ingress (0 when there is none)."""
+    if not canary_ingress:
+        return 0
+    annotations = (canary_ingress.get("metadata") or {}).get("annotations") or {}
+    if annotations.get(NGINX + "canary") != "true":
+        return 0
+    total = weight_total(canary_ingress)
+    return int(round(100.0 * int(annotations.get(NGINX + "canary-weight", "0")) / total))
+
+
+def _points_at(backend, service):
+    return ((backend or {}).get("service") or {}).get("name") == service
+
+
+def _repoint(backend, canary):
+    new = copy.deepcopy(backend)
+    new["service"]["name"] = canary
+    return new
+
+
+def ingress_canary(stable, canary_name, stable_service, canary_service, weight, existing=None):
+    """The canary Ingress for ``weight`` percent: the stable Ingress's rules that route to the
+    stable Service, re-pointed at the canary Service, with its TLS and class, and the canary
+    annotations. Refuses an existing Ingress of that name the collection does not own."""
+    check_weight(weight)
+    meta = stable.get("metadata") or {}
+    if existing is not None and not owned_by_us(existing):
+        raise InvalidInput(
+            "Ingress %s/%s exists and is not a canary Ingress of keneyapp.deploy (no %s=%s label and %s annotation)."
+            % (meta.get("namespace"), canary_name, MANAGED_BY, OWNER, CANARY_OF),
+            fix="Rename or remove that Ingress, or set canary_service to another name; it is never touched.")
+    spec = stable.get("spec") or {}
+    rules = []
+    for rule in spec.get("rules") or []:
+        paths = [dict(p, backend=_repoint(p["backend"], canary_service))
+                 for p in (rule.get("http") or {}).get("paths") or [] if _points_at(p.get("backend"), stable_service)]
+        if paths:
+            rules.append(dict({k: v for k, v in rule.items() if k != "http"}, http={"paths": paths}))
+    default = spec.get("defaultBackend")
+    if not rules and not _points_at(default, stable_service):
+        raise NotFound("Ingress %s/%s has no rule whose backend is Service %s." % (
+            meta.get("namespace"), meta.get("name"), stable_service),
+            fix="Point the Ingress at the stable Service first, or set stable_service / route.")
+    total = weight_total(existing, stable)
+    annotations = {k: v for k, v in ((existing or {}).get("metadata") or {}).get("annotations", {}).items()
+                   if not k.startswith(NGINX + "canary") and k != CANARY_OF}
+    annotations.update({NGINX + "canary": "true", NGINX + "canary-weight": str(int(round(total * weight / 100.0))),
+                        CANARY_OF: meta.get("name")})
+    if total != TOTAL:
+        annotations[NGINX + "canary-weight-total"] = str(total)
+    new_spec = {"rules": rules}
+    for key in ("ingressClassName", "tls"):
+        if key in spec:
+            new_spec[key] = copy.deepcopy(spec[key])
+    if _points_at(default, stable_service):
+        new_spec["defaultBackend"] = _repoint(default, canary_service)
+    labels = dict(((existing or {}).get("metadata") or {}).get("labels") or {}, **{MANAGED_BY: OWNER})
+    body = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": canary_name, "namespace": meta.get("namespace"), "labels": labels,
+                         "annotations": annotations},
+            "spec": new_spec}
+    if existing is not None:
+        body["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
+    return body
+
+
+# --- OpenShift Route ---------------------------------------------------------------------
+
+ROUTE_MAX = 256
+STABLE_TO = "keneyapp.io/canary-stable-weight"
+
+
+def _alt(route, canary):
+    return [b for b in (route.get("spec") or {}).get("alternateBackends") or [] if b.get("name") == canary]
+
+
+def route_weight(route, canary):
+    """The canary's percent of a Route's traffic between ``spec.to`` and the canary alternate backend."""
+    spec = route.get("spec") or {}
+    alts = _alt(route, canary)
+    if not alts:
+        return 0
+    stable_w, canary_w = spec["to"].get("weight", 100), alts[0].get("weight", 100)
+    return int(round(100.0 * canary_w / (stable_w + canary_w))) if stable_w + canary_w else 0
+
+
+def route_set(route, stable, canary, weight):
+    """The Route with ``weight`` percent of ``spec.to``'s share on the canary alternate backend.
+
+    ``spec.to`` (the stable Service) and the canary split the stable one's original weight
+    (100 when unset, kept in an annotation so ``state: absent`` restores it); an alternate
+    backend that is not the canary is kept as it was. Weights stay within the API's 0-256.
+    """
+    check_weight(weight)
+    new = copy.deepcopy(route)
+    spec = new["spec"]
+    meta = new.setdefault("metadata", {})
+    if spec["to"].get("name") != stable:
+        raise NotFound("Route %s/%s sends its traffic (spec.to) to %s, not to the stable Service %s." % (
+            meta.get("namespace"), meta.get("name"), spec["to"].get("name"), stable),
+            fix="Point spec.to at the stable Service, or set stable_service.")
+    annotations = meta.setdefault("annotations", {}) or {}
+    meta["annotations"] = annotations
+    if STABLE_TO not in annotations:
+        annotations[STABLE_TO] = json.dumps(spec["to"].get("weight"))
+    original = json.loads(annotations[STABLE_TO])
+    others = [b for b in spec.get("alternateBackends") or [] if b.get("name") != canary]
+    total = TOTAL if original is None else original
+    if others and total < TOTAL:
+        raise InvalidInput("Route %s: spec.to weight %s next to other alternate backends is too coarse for percentages."
+                           % (meta.get("name"), total),
+                           fix="Give spec.to a weight of 100 or more (at most %d), then retry." % ROUTE_MAX)
+    stable_w, canary_w = split(min(total, ROUTE_MAX), weight)
+    spec["to"]["weight"] = stable_w
+    spec["alternateBackends"] = others + [{"kind": "Service", "name": canary, "weight": canary_w}]
+    return new
+
+
+def route_remove(route, canary):
+    """The Route without the canary alternate backend, ``spec.to`` weighted as it was."""
+    new = copy.deepcopy(route)
+    spec = new["spec"]
+    meta = new.setdefault("metadata", {})
+    annotations = dict(meta.get("annotations") or {})
+    if STABLE_TO in annotations:
+        original = json.loads(annotations.pop(STABLE_TO))
+        if original is None:
+            spec["to"].pop("weight", None)
+        else:
+            spec["to"]["weight"] = original
+        meta["annotations"] = annotations
+    elif _alt(route, canary) and spec["to"].get("weight") == 0:
+        spec["to"]["weight"] = TOTAL
+    others = [b for b in spec.get("alternateBackends") or [] if b.get("name") != canary]
+    if others:
+        spec["alternateBackends"] = others
+    else:
+        spec.pop("alternateBackends", None)
+    return new

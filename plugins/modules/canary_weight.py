@@ -21,8 +21,17 @@ description:
     Other backendRefs are left exactly as they were. The stable backendRef as it was before the first step is kept in
     the annotation C(keneyapp.io/canary-stable-backend), so O(state=absent) restores it exactly. With O(wait), waits
     until the Gateway's controller reports the route's new generation Accepted.
-  - The other routers of the design (ingress_nginx, openshift_route, haproxy, nginx) are not in this version; asking
-    for one fails with that message and changes nothing.
+  - V(ingress_nginx) - a canary Ingress C(<canary_service>) cloned from the stable Ingress O(route) - only the rules
+    whose backend is the stable Service, re-pointed at the canary Service, its TLS and ingress class - annotated
+    C(nginx.ingress.kubernetes.io/canary=true) and C(canary-weight), honouring a C(canary-weight-total) set on the
+    canary or the stable Ingress. It is labelled C(app.kubernetes.io/managed-by=keneyapp.deploy) and annotated
+    C(keneyapp.io/canary-of); an Ingress of that name without them is never touched. The stable Ingress is never
+    written. O(state=absent) deletes the canary Ingress. Traefik's ingress-nginx provider reads the same annotations.
+  - V(openshift_route) - the Route O(route) - C(spec.to) (the stable Service) and an alternate backend for the canary
+    split C(spec.to)'s weight (100 when unset; the API allows 0 to 256), the original kept in the annotation
+    C(keneyapp.io/canary-stable-weight); an alternate backend that is not the canary is kept as it was.
+  - The routers for hosts without Kubernetes (haproxy, nginx) are not in this version; asking for one fails with
+    that message and changes nothing.
   - The weight the router carries before the change is returned as RV(previous_weight), so a rerun can resume an
     interrupted canary (in check mode this reads it without changing anything).
 options:
@@ -48,16 +57,17 @@ options:
     default: present
     choices: [present, absent]
   route:
-    description: Name of the router's object (the HTTPRoute); default O(app).
+    description: Name of the router's object (the HTTPRoute, the stable Ingress or the Route); default O(app).
     type: str
   stable_service:
     description: The stable Service; default O(app).
     type: str
   canary_service:
-    description: The canary Service; default C(<app>-canary).
+    description: The canary Service (and, for V(ingress_nginx), the canary Ingress's name); default C(<app>-canary).
     type: str
   wait:
-    description: Wait until the router's controller has taken the change (the HTTPRoute's status).
+    description: Wait until the router's controller has taken the change (the HTTPRoute's status; the other routers
+      have no status to wait for).
     type: bool
     default: true
   timeout:
@@ -99,6 +109,14 @@ EXAMPLES = r"""
     weight: 0
   check_mode: true
   register: canary_now
+
+- name: 25 % through ingress-nginx, the stable Ingress being the app's public one
+  keneyapp.deploy.canary_weight:
+    router: ingress_nginx
+    namespace: keneyapp-prod
+    app: keneyapp-backend
+    route: keneyapp
+    weight: 25
 
 - name: Remove the canary routing, stable routing as it was
   keneyapp.deploy.canary_weight:

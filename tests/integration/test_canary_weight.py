@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+from kubernetes import client
 
 from keneyapp_lab.testing import deployment, run_module, service, versions_answered, wait_until
 
@@ -110,6 +111,7 @@ def test_check_real_idempotent_diff_and_the_share_of_real_requests(lab, shop):
     ({"weight": 5, "route": "nope"}, "HTTPRoute %(ns)s/nope does not exist"),
     ({"weight": 5, "stable_service": "other"}, "has no rule with a backendRef to Service other"),
     ({"weight": 5, "router": "haproxy"}, "router=haproxy is not available in this version"),
+    ({"weight": 5, "router": "openshift_route"}, "Route %(ns)s/shop does not exist"),
     ({"weight": 5, "context": "no-such-context"}, "no-such-context"),
 ])
 def test_bad_input_changes_nothing(lab, shop, args, fragment):
@@ -129,3 +131,88 @@ def test_the_api_servers_validation_is_respected(lab, shop):
     with pytest.raises(Exception) as err:
         lab.custom.replace_namespaced_custom_object("gateway.networking.k8s.io", "v1", ns, "httproutes", "shop", route)
     assert "422" in str(err.value) or "Invalid" in str(err.value)
+
+
+STABLE_INGRESS = {
+    "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+    "metadata": {"name": "public", "annotations": {"nginx.ingress.kubernetes.io/ssl-redirect": "true",
+                                                   "traefik.ingress.kubernetes.io/router.tls": "true"}},
+    "spec": {"ingressClassName": "nginx", "tls": [{"hosts": ["api.example"], "secretName": "tls"}], "rules": [
+        {"host": "api.example", "http": {"paths": [
+            {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "shop", "port": {"number": 8000}}}}]}},
+        {"host": "www.example", "http": {"paths": [
+            {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "front", "port": {"number": 8080}}}}]}}]},
+}
+
+
+def test_ingress_nginx_canary_ingress_check_real_idempotent_absent(lab, namespace):
+    ns = namespace
+    networking = client.NetworkingV1Api(lab.api)
+    networking.create_namespaced_ingress(ns, copy.deepcopy(STABLE_INGRESS))
+    stable_before = lab.as_dict(networking.read_namespaced_ingress("public", ns))
+    args = {"router": "ingress_nginx", "route": "public"}
+    checked = weight(lab, ns, weight=10, _check=True, _diff=True, **args)
+    assert checked["changed"] is True and checked["previous_weight"] == 0
+    assert not [i for i in networking.list_namespaced_ingress(ns).items if i.metadata.name == "shop-canary"]
+
+    done = weight(lab, ns, weight=10, **args)
+    canary = networking.read_namespaced_ingress("shop-canary", ns)
+    assert done["changed"] is True and done["object"] == "Ingress %s/shop-canary" % ns
+    assert canary.metadata.annotations["nginx.ingress.kubernetes.io/canary"] == "true"
+    assert canary.metadata.annotations["nginx.ingress.kubernetes.io/canary-weight"] == "10"
+    assert canary.metadata.labels["app.kubernetes.io/managed-by"] == "keneyapp.deploy"
+    assert [r.host for r in canary.spec.rules] == ["api.example"], "only the rules that route to the stable Service"
+    assert canary.spec.rules[0].http.paths[0].backend.service.name == "shop-canary"
+    assert canary.spec.ingress_class_name == "nginx" and canary.spec.tls[0].secret_name == "tls"
+
+    assert weight(lab, ns, weight=10, **args)["changed"] is False
+    moved = weight(lab, ns, weight=60, **args)
+    assert moved["previous_weight"] == 10 and networking.read_namespaced_ingress(
+        "shop-canary", ns).metadata.annotations["nginx.ingress.kubernetes.io/canary-weight"] == "60"
+
+    removed = weight(lab, ns, state="absent", **args)
+    assert removed["changed"] is True and removed["previous_weight"] == 60
+    assert not [i for i in networking.list_namespaced_ingress(ns).items if i.metadata.name == "shop-canary"]
+    stable_after = lab.as_dict(networking.read_namespaced_ingress("public", ns))
+    assert stable_after["metadata"]["resourceVersion"] == stable_before["metadata"]["resourceVersion"], "stable never written"
+    assert weight(lab, ns, state="absent", **args)["changed"] is False
+
+
+def test_ingress_nginx_never_touches_an_ingress_it_does_not_own(lab, namespace):
+    ns = namespace
+    networking = client.NetworkingV1Api(lab.api)
+    networking.create_namespaced_ingress(ns, copy.deepcopy(STABLE_INGRESS))
+    theirs = copy.deepcopy(STABLE_INGRESS)
+    theirs["metadata"] = {"name": "shop-canary"}
+    networking.create_namespaced_ingress(ns, theirs)
+    rv = networking.read_namespaced_ingress("shop-canary", ns).metadata.resource_version
+    for args in ({"weight": 10}, {"state": "absent"}):
+        result = weight(lab, ns, router="ingress_nginx", route="public", **args)
+        assert result.get("failed") and "is not a canary Ingress of keneyapp.deploy" in result["msg"], result
+    assert networking.read_namespaced_ingress("shop-canary", ns).metadata.resource_version == rv
+
+
+def test_openshift_route_weights_within_the_api_range_and_restored(lab, namespace):
+    ns = namespace
+    route = {"apiVersion": "route.openshift.io/v1", "kind": "Route", "metadata": {"name": "shop"},
+             "spec": {"host": "api.example", "to": {"kind": "Service", "name": "shop", "weight": 100},
+                      "alternateBackends": [{"kind": "Service", "name": "legacy", "weight": 10}]}}
+    lab.custom.create_namespaced_custom_object("route.openshift.io", "v1", ns, "routes", route)
+
+    def read():
+        return lab.custom.get_namespaced_custom_object("route.openshift.io", "v1", ns, "routes", "shop")
+
+    before = read()
+    checked = weight(lab, ns, router="openshift_route", weight=30, _check=True)
+    assert checked["changed"] is True and read()["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    done = weight(lab, ns, router="openshift_route", weight=30)
+    spec = read()["spec"]
+    assert done["changed"] is True and spec["to"]["weight"] == 70
+    assert spec["alternateBackends"] == [{"kind": "Service", "name": "legacy", "weight": 10},
+                                         {"kind": "Service", "name": "shop-canary", "weight": 30}]
+    assert weight(lab, ns, router="openshift_route", weight=30)["changed"] is False
+    refused = weight(lab, ns, router="openshift_route", weight=101)
+    assert refused.get("failed") and "weight=101 is not a percentage" in refused["msg"]
+    removed = weight(lab, ns, router="openshift_route", state="absent")
+    assert removed["changed"] is True and removed["previous_weight"] == 30
+    assert read()["spec"] == before["spec"], "state=absent restores spec.to and the other alternate backend exactly"

@@ -87,3 +87,80 @@ def test_a_service_in_another_namespace_or_of_another_kind_is_not_the_stable_one
                                                                      "group": "multicluster.x-k8s.io", "port": 8000}]
     with pytest.raises(NotFound):
         routers.httproute_set(route(foreign), "web", "web-canary", "ns", 5)
+
+
+def ingress(annotations=None, name="keneyapp"):
+    return {"metadata": {"name": name, "namespace": "ns", "annotations": annotations or {"nginx.ingress.kubernetes.io/ssl-redirect": "true"}},
+            "spec": {"ingressClassName": "nginx", "tls": [{"hosts": ["api.example"], "secretName": "tls"}], "rules": [
+                {"host": "api.example", "http": {"paths": [
+                    {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 8000}}}},
+                    {"path": "/static", "pathType": "Prefix", "backend": {"service": {"name": "cdn", "port": {"number": 80}}}}]}},
+                {"host": "www.example", "http": {"paths": [
+                    {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "front", "port": {"number": 8080}}}}]}}]}}
+
+
+def test_canary_ingress_clones_only_the_stable_rules_with_tls_and_class():
+    canary = routers.ingress_canary(ingress(), "web-canary", "web", "web-canary", 25)
+    assert canary["metadata"]["name"] == "web-canary"
+    assert canary["spec"]["ingressClassName"] == "nginx" and canary["spec"]["tls"] == ingress()["spec"]["tls"]
+    assert canary["spec"]["rules"] == [{"host": "api.example", "http": {"paths": [
+        {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web-canary", "port": {"number": 8000}}}}]}}]
+    notes = canary["metadata"]["annotations"]
+    assert notes["nginx.ingress.kubernetes.io/canary"] == "true" and notes["nginx.ingress.kubernetes.io/canary-weight"] == "25"
+    assert "nginx.ingress.kubernetes.io/ssl-redirect" not in notes, "the stable Ingress's annotations are not copied"
+    assert routers.owned_by_us(canary) and routers.ingress_weight(canary) == 25
+
+
+def test_canary_weight_total_set_by_the_user_is_honoured():
+    stable = ingress({"nginx.ingress.kubernetes.io/canary-weight-total": "1000"})
+    canary = routers.ingress_canary(stable, "web-canary", "web", "web-canary", 5)
+    assert canary["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"] == "50"
+    assert canary["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight-total"] == "1000"
+    assert routers.ingress_weight(canary) == 5
+
+
+def test_an_ingress_the_collection_does_not_own_is_refused():
+    theirs = ingress(name="web-canary")
+    theirs["metadata"]["resourceVersion"] = "7"
+    with pytest.raises(InvalidInput, match="is not a canary Ingress of keneyapp.deploy"):
+        routers.ingress_canary(ingress(), "web-canary", "web", "web-canary", 5, existing=theirs)
+
+
+def test_an_ingress_without_the_stable_service_is_refused():
+    with pytest.raises(NotFound, match="has no rule whose backend is Service nope"):
+        routers.ingress_canary(ingress(), "nope-canary", "nope", "nope-canary", 5)
+
+
+def os_route(weight=None, alternates=None):
+    to = {"kind": "Service", "name": "web"}
+    if weight is not None:
+        to["weight"] = weight
+    spec = {"host": "api.example", "to": to}
+    if alternates is not None:
+        spec["alternateBackends"] = alternates
+    return {"metadata": {"name": "web", "namespace": "ns"}, "spec": spec}
+
+
+@pytest.mark.parametrize("original", [None, 100, 200])
+def test_route_steps_then_remove_restore_spec_to_exactly(original):
+    before = os_route(original)
+    current = before
+    for weight in (5, 50, 100):
+        current = routers.route_set(current, "web", "web-canary", weight)
+        assert routers.route_weight(current, "web-canary") == weight
+        assert all(0 <= b["weight"] <= 256 for b in [current["spec"]["to"]] + current["spec"]["alternateBackends"])
+    assert routers.route_remove(current, "web-canary")["spec"] == before["spec"]
+
+
+def test_route_keeps_an_alternate_backend_that_is_not_the_canary():
+    before = os_route(200, [{"kind": "Service", "name": "legacy", "weight": 20}])
+    new = routers.route_set(before, "web", "web-canary", 25)
+    assert new["spec"]["alternateBackends"] == [{"kind": "Service", "name": "legacy", "weight": 20},
+                                                {"kind": "Service", "name": "web-canary", "weight": 50}]
+    assert new["spec"]["to"]["weight"] == 150
+    assert routers.route_remove(new, "web-canary")["spec"] == before["spec"]
+
+
+def test_route_to_another_service_is_refused():
+    with pytest.raises(NotFound, match="not to the stable Service other"):
+        routers.route_set(os_route(), "other", "other-canary", 5)

@@ -5,10 +5,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import socket
+import tempfile
 import time
 
 from ansible_collections.keneyapp.deploy.plugins.module_utils import kube, routers
 from ansible_collections.keneyapp.deploy.plugins.module_utils.errors import InvalidInput, KeneyappDeployError, NotFound
+from ansible_collections.keneyapp.deploy.plugins.module_utils.module import run_command
 
 GATEWAY = ("gateway.networking.k8s.io/v1", "HTTPRoute")
 
@@ -170,7 +176,174 @@ def run_openshift_route(module, client):
     return result
 
 
-ROUTERS = {"gateway_api": run_gateway_api, "ingress_nginx": run_ingress_nginx, "openshift_route": run_openshift_route}
+def haproxy_command(path, command, timeout=5.0):
+    """One command over HAProxy's runtime API (its stats socket at ``path``); the answer text."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(path)
+            sock.sendall(command.encode() + b"\n")
+            chunks = []
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                chunks.append(data)
+    except OSError as exc:
+        raise KeneyappDeployError("HAProxy's runtime API at %s did not answer: %s" % (path, exc),
+                                  fix="Check haproxy_socket (a 'stats socket ... level admin' line of its global section).")
+    return b"".join(chunks).decode(errors="replace").strip()
+
+
+def _haproxy_weights(path, backend, servers):
+    """{server: (current weight, initial weight)} read from the runtime API."""
+    weights = {}
+    for server in servers:
+        answer = haproxy_command(path, "get weight %s/%s" % (backend, server))
+        match = re.match(r"^(\d+) \(initial (\d+)\)", answer)
+        if not match:
+            raise NotFound("HAProxy has no server %s/%s (it answered: %s)." % (backend, server, answer or "nothing"),
+                           fix="Check backend, stable_servers and canary_servers against its configuration.")
+        weights[server] = (int(match.group(1)), int(match.group(2)))
+    return weights
+
+
+def _write_atomically(path, text):
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename, keeping its mode."""
+    folder = os.path.dirname(os.path.abspath(path))
+    mode = os.stat(path).st_mode & 0o7777 if os.path.exists(path) else 0o644
+    handle, tmp = tempfile.mkstemp(prefix=".keneyapp-", dir=folder)
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def run_haproxy(module, _client):
+    """Server weights through HAProxy's runtime API (no reload), persisted in its configuration file."""
+    params = module.params
+    sock, backend = params["haproxy_socket"], params["backend"]
+    stable, canary = params["stable_servers"] or [], params["canary_servers"] or []
+    if not sock or not backend:
+        raise InvalidInput("router=haproxy needs haproxy_socket and backend.", fix="Give both, and the server names.")
+    if params["state"] == "present":
+        routers.server_weights(stable, canary, params["weight"])  # validates the names before any read
+    runtime = _haproxy_weights(sock, backend, stable + canary)
+    current = {s: w for s, (w, _initial) in runtime.items()}
+    before = routers.share_of(current, canary)
+    sidecar = params["config_file"] + ".keneyapp-stable.json" if params["config_file"] else None
+    originals = None
+    if sidecar and os.path.exists(sidecar):
+        with open(sidecar, encoding="utf-8") as handle:
+            originals = json.load(handle)
+    if params["state"] == "absent":
+        stable_as_was = originals or {s: runtime[s][1] for s in stable}
+        wanted = dict({s: stable_as_was.get(s, runtime[s][1]) for s in stable}, **{c: 0 for c in canary})
+    else:
+        wanted = routers.server_weights(stable, canary, params["weight"])
+    text = None
+    if params["config_file"]:
+        with open(params["config_file"], encoding="utf-8") as handle:
+            text = handle.read()
+    new_text = routers.haproxy_config_weights(text, backend, wanted) if text is not None else None
+    changed = current != wanted or (text is not None and new_text != text)
+    after_weight = 0 if params["state"] == "absent" else params["weight"]
+    result = {"changed": changed, "previous_weight": before, "weight": after_weight, "router": "haproxy",
+              "object": "HAProxy backend %s" % backend, "accepted_seconds": None, "servers": wanted}
+    if module._diff:  # pylint: disable=protected-access
+        result["diff"] = {"before": {"weights": current}, "after": {"weights": wanted}}
+    if module.check_mode or not changed:
+        return result
+    if text is not None and new_text != text:
+        if sidecar and originals is None and params["state"] == "present":
+            _write_atomically(sidecar, json.dumps({s: runtime[s][0] for s in stable}, sort_keys=True))
+        _write_atomically(params["config_file"], new_text)
+        check = run_command(module, [params["haproxy_binary"], "-c", "-q", "-f", params["config_file"]])
+        if check[0] != 0:
+            _write_atomically(params["config_file"], text)
+            raise KeneyappDeployError("The new weights made %s fail 'haproxy -c' (%s); the previous file is back and "
+                                      "no weight was changed." % (params["config_file"], (check[2] or check[1]).strip()),
+                                      fix="Check the configuration file.")
+    # Raise first, lower last: the canary never gets more than asked in between.
+    for server in sorted(wanted, key=lambda s: wanted[s] - current[s], reverse=True):
+        if wanted[server] != current[server]:
+            answer = haproxy_command(sock, "set server %s/%s weight %d" % (backend, server, wanted[server]))
+            if answer:
+                raise KeneyappDeployError("HAProxy refused weight %d for %s/%s: %s" % (
+                    wanted[server], backend, server, answer))
+    back = {s: w for s, (w, _initial) in _haproxy_weights(sock, backend, stable + canary).items()}
+    if back != wanted:
+        raise KeneyappDeployError("HAProxy backend %s reads back weights %s instead of %s." % (backend, back, wanted))
+    if params["state"] == "absent" and sidecar and os.path.exists(sidecar):
+        os.unlink(sidecar)
+    return result
+
+
+def _nginx(module, params, *args):
+    argv = [params["nginx_binary"]] + (["-c", params["nginx_conf"]] if params["nginx_conf"] else []) + list(args)
+    return run_command(module, argv)
+
+
+def run_nginx(module, _client):
+    """An nginx upstream with weights, written atomically, checked with nginx -t, reloaded gracefully."""
+    params = module.params
+    path, name = params["upstream_file"], params["upstream"] or params["app"]
+    stable, canary = params["stable_servers"] or [], params["canary_servers"] or []
+    if not path:
+        raise InvalidInput("router=nginx needs upstream_file.", fix="Give the file that holds the upstream block.")
+    if params["state"] == "present":
+        wanted = routers.server_weights(stable, canary, params["weight"], scale=100)
+    text = None
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    current = routers.nginx_weights(text, name) if text is not None else None
+    before = routers.share_of(current, canary) if current else 0
+    sidecar = path + ".keneyapp-stable"
+    if params["state"] == "absent":
+        if os.path.exists(sidecar):
+            with open(sidecar, encoding="utf-8") as handle:
+                new_text = handle.read()
+        else:
+            new_text = text
+    else:
+        new_text = routers.nginx_upstream(name, wanted)
+    changed = new_text != text
+    after_weight = 0 if params["state"] == "absent" else params["weight"]
+    result = {"changed": changed, "previous_weight": before, "weight": after_weight, "router": "nginx",
+              "object": "nginx upstream %s in %s" % (name, path), "accepted_seconds": None}
+    if module._diff:  # pylint: disable=protected-access
+        result["diff"] = {"before": text or "", "after": new_text or "", "before_header": path, "after_header": path}
+    if module.check_mode or not changed:
+        if params["state"] == "absent" and not module.check_mode and os.path.exists(sidecar):
+            os.unlink(sidecar)
+        return result
+    if params["state"] == "present" and not os.path.exists(sidecar) and text is not None:
+        _write_atomically(sidecar, text)
+    _write_atomically(path, new_text)
+    check = _nginx(module, params, "-t", "-q")
+    if check[0] != 0:
+        _write_atomically(path, text)
+        raise KeneyappDeployError("The new upstream made 'nginx -t' fail (%s); the previous file is back and nginx was "
+                                  "not reloaded." % (check[2] or check[1]).strip(),
+                                  fix="Check stable_servers and canary_servers (host:port) and the upstream name.")
+    reload = _nginx(module, params, "-s", "reload")
+    if reload[0] != 0:
+        raise KeneyappDeployError("nginx -s reload failed: %s" % (reload[2] or reload[1]).strip(),
+                                  fix="The new file is in place and valid; reload nginx by hand.")
+    if params["state"] == "absent" and os.path.exists(sidecar):
+        os.unlink(sidecar)
+    return result
+
+
+ROUTERS = {"gateway_api": run_gateway_api, "ingress_nginx": run_ingress_nginx, "openshift_route": run_openshift_route,
+           "haproxy": run_haproxy, "nginx": run_nginx}
+HOST_ROUTERS = ("haproxy", "nginx")
 
 
 def run(module):
@@ -180,8 +353,7 @@ def run(module):
             raise InvalidInput("weight is required with state=present.",
                                fix="Give weight=0..100, or state=absent to remove the canary routing.")
         routers.check_weight(params["weight"])
-    runner = ROUTERS.get(params["router"])
-    if runner is None:
-        raise KeneyappDeployError("router=%s is not available in this version." % params["router"],
-                                  fix="Use one of: %s." % ", ".join(sorted(ROUTERS)))
-    return runner(module, kube.connect(module))
+    if params["router"] not in HOST_ROUTERS and not params["namespace"]:
+        raise InvalidInput("router=%s needs namespace." % params["router"], fix="Give the app's namespace.")
+    runner = ROUTERS[params["router"]]  # the module's choices are exactly these
+    return runner(module, None if params["router"] in HOST_ROUTERS else kube.connect(module))

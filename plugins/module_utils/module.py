@@ -36,3 +36,8 @@ def execute(argument_spec, runner, read_only=False, kubernetes=True):
     except Exception as exc:  # pylint: disable=broad-except
         # Anything unforeseen still ends as a failure with its traceback, never a crash.
         module.fail_from_exception(exc)
+
+
+def run_command(module, argv):
+    """``AnsibleModule.run_command`` (kubernetes.core's wrapper keeps the AnsibleModule in ``_module``)."""
+    return getattr(module, "_module", module).run_command(argv)  # pylint: disable=protected-access

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
 from ansible_collections.keneyapp.deploy.plugins.module_utils.errors import InvalidInput, NotFound
 
@@ -309,3 +310,82 @@ def route_remove(route, canary):
     else:
         spec.pop("alternateBackends", None)
     return new
+
+
+# --- hosts without Kubernetes: HAProxy server weights, nginx upstream weights -------------
+
+HAPROXY_MAX = 256
+SECTIONS = ("global", "defaults", "frontend", "backend", "listen", "resolvers", "peers", "userlist", "program",
+            "cache", "http-errors", "mailers", "ring")
+
+
+def server_weights(stable, canary, weight, scale=HAPROXY_MAX):
+    """{server: weight}: the stable servers share 100 - ``weight``, the canary servers ``weight``,
+    scaled so the heaviest server gets ``scale``; a share above 0 never rounds to 0."""
+    check_weight(weight)
+    if not stable or not canary:
+        raise InvalidInput("Both stable_servers and canary_servers are needed (got %d and %d)." % (
+            len(stable or []), len(canary or [])), fix="Name the backend's stable and canary servers.")
+    both = sorted(set(stable) & set(canary))
+    if both:
+        raise InvalidInput("Servers both stable and canary: %s." % ", ".join(both), fix="Each server is one or the other.")
+    shares = {s: (100.0 - weight) / len(stable) for s in stable}
+    shares.update({c: float(weight) / len(canary) for c in canary})
+    top = max(shares.values())
+    return {s: (max(1, int(round(v * scale / top))) if v > 0 else 0) for s, v in shares.items()}
+
+
+def share_of(weights, canary):
+    """The canary's percent from per-server weights."""
+    total = sum(weights.values())
+    return int(round(100.0 * sum(w for s, w in weights.items() if s in canary) / total)) if total else 0
+
+
+def haproxy_config_weights(text, backend, weights):
+    """The HAProxy configuration ``text`` with ``weight N`` set on the named servers of ``backend``.
+
+    Raises NotFound when the backend or one of the servers is not in the file.
+    """
+    out, section, seen = [], None, set()
+    for line in text.splitlines(True):
+        words = line.split()
+        if words and not line[0].isspace() and words[0] in SECTIONS:
+            section = (words[0], words[1] if len(words) > 1 else "")
+        elif section in (("backend", backend), ("listen", backend)) and len(words) >= 2 and words[0] == "server" \
+                and words[1] in weights:
+            name = words[1]
+            seen.add(name)
+            body = line.rstrip("\n")
+            if re.search(r"\sweight\s+\d+", body):
+                body = re.sub(r"(\s)weight\s+\d+", r"\g<1>weight %d" % weights[name], body)
+            else:
+                body += " weight %d" % weights[name]
+            line = body + ("\n" if line.endswith("\n") else "")
+        out.append(line)
+    missing = sorted(set(weights) - seen)
+    if missing:
+        raise NotFound("The HAProxy configuration has no server %s in backend %s." % (", ".join(missing), backend),
+                       fix="Declare the stable and canary servers in that backend, so a restart keeps the weights.")
+    return "".join(out)
+
+
+def nginx_upstream(name, weights):
+    """An nginx upstream block for ``weights`` ({address: weight}); weight 0 is written ``down``."""
+    lines = ["# Written by keneyapp.deploy.canary_weight; the stable servers as they were are restored by state=absent.",
+             "upstream %s {" % name]
+    for server, weight in sorted(weights.items()):
+        lines.append("    server %s %s;" % (server, "weight=%d" % weight if weight else "down"))
+    return "\n".join(lines + ["}", ""])
+
+
+def nginx_weights(text, name):
+    """{address: weight} of an upstream block in ``text`` (``down`` reads 0), or None when absent."""
+    match = re.search(r"upstream\s+%s\s*\{(.*?)\}" % re.escape(name), text or "", re.S)
+    if not match:
+        return None
+    weights = {}
+    for server in re.finditer(r"^\s*server\s+(\S+)([^;]*);", match.group(1), re.M):
+        options = server.group(2)
+        found = re.search(r"weight=(\d+)", options)
+        weights[server.group(1)] = 0 if re.search(r"\bdown\b", options) else int(found.group(1)) if found else 1
+    return weights

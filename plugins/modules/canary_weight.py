@@ -30,8 +30,21 @@ description:
   - V(openshift_route) - the Route O(route) - C(spec.to) (the stable Service) and an alternate backend for the canary
     split C(spec.to)'s weight (100 when unset; the API allows 0 to 256), the original kept in the annotation
     C(keneyapp.io/canary-stable-weight); an alternate backend that is not the canary is kept as it was.
-  - The routers for hosts without Kubernetes (haproxy, nginx) are not in this version; asking for one fails with
-    that message and changes nothing.
+  - V(haproxy) - for hosts without Kubernetes - the weights of the O(stable_servers) and O(canary_servers) of
+    O(backend), changed through HAProxy's runtime API (O(haproxy_socket)) with no reload, so no connection is cut; the
+    stable servers share 100 - O(weight) and the canary servers O(weight), scaled to HAProxy's 0-256. With
+    O(config_file) the same weights are written to the configuration file (atomically, checked with C(haproxy -c),
+    the previous file restored if the check fails) so a restart keeps them, and the stable weights as they were are
+    kept next to it for O(state=absent), which gives the canary servers weight 0 and the stable ones their weights
+    back.
+  - V(nginx) - for hosts without Kubernetes - the file O(upstream_file) holds the upstream O(upstream) with the
+    O(stable_servers) and O(canary_servers) (C(host:port)) weighted like the HAProxy ones (a server at 0 is written
+    C(down)); it is written atomically, checked with C(nginx -t), and nginx reloaded gracefully; if the check fails the
+    previous file is put back and nginx is not reloaded. The file as it was before the first step is kept next to it
+    and put back by O(state=absent).
+  - nginx's reload closes idle keep-alive connections - clients that open a connection per request lose nothing,
+    but keep-alive clients that cannot retry see errors (347 read errors over 18 reloads, measured with wrk). Use
+    V(haproxy) there.
   - The weight the router carries before the change is returned as RV(previous_weight), so a rerun can resume an
     interrupted canary (in check mode this reads it without changing anything).
 options:
@@ -45,9 +58,8 @@ options:
     type: str
     required: true
   namespace:
-    description: Its namespace.
+    description: Its namespace (required by the Kubernetes routers).
     type: str
-    required: true
   weight:
     description: Percent of the traffic for the canary, 0 to 100. Required with O(state=present).
     type: int
@@ -65,6 +77,40 @@ options:
   canary_service:
     description: The canary Service (and, for V(ingress_nginx), the canary Ingress's name); default C(<app>-canary).
     type: str
+  haproxy_socket:
+    description: V(haproxy) - path of HAProxy's stats socket (C(level admin)).
+    type: path
+  backend:
+    description: V(haproxy) - the backend holding the stable and canary servers.
+    type: str
+  stable_servers:
+    description: V(haproxy) - the backend's stable servers, by name; V(nginx) - their C(host:port).
+    type: list
+    elements: str
+  canary_servers:
+    description: V(haproxy) - the backend's canary servers, by name; V(nginx) - their C(host:port).
+    type: list
+    elements: str
+  config_file:
+    description: V(haproxy) - the configuration file to write the weights to, so a restart keeps them.
+    type: path
+  upstream_file:
+    description: V(nginx) - the file holding the upstream block (included by nginx's configuration).
+    type: path
+  upstream:
+    description: V(nginx) - the upstream's name; default O(app).
+    type: str
+  nginx_binary:
+    description: V(nginx) - the C(nginx) program, for C(nginx -t) and C(nginx -s reload).
+    type: path
+    default: nginx
+  nginx_conf:
+    description: V(nginx) - nginx's main configuration file, when it is not the default one.
+    type: path
+  haproxy_binary:
+    description: V(haproxy) - the C(haproxy) program, for C(haproxy -c) on the written file.
+    type: path
+    default: haproxy
   wait:
     description: Wait until the router's controller has taken the change (the HTTPRoute's status; the other routers
       have no status to wait for).
@@ -118,6 +164,17 @@ EXAMPLES = r"""
     route: keneyapp
     weight: 25
 
+- name: 10 % on a host without Kubernetes, through HAProxy's runtime API and its configuration file
+  keneyapp.deploy.canary_weight:
+    router: haproxy
+    app: keneyapp-backend
+    haproxy_socket: /run/haproxy/admin.sock
+    backend: keneyapp_backend
+    stable_servers: [web1, web2]
+    canary_servers: [canary1]
+    config_file: /etc/haproxy/haproxy.cfg
+    weight: 10
+
 - name: Remove the canary routing, stable routing as it was
   keneyapp.deploy.canary_weight:
     namespace: keneyapp-prod
@@ -151,6 +208,11 @@ generation:
   returned: when changed and not in check mode
   type: int
   sample: 7
+servers:
+  description: V(haproxy) - the weight of each server after the change.
+  returned: when router is haproxy
+  type: dict
+  sample: {web1: 256, web2: 256, canary1: 57}
 accepted_seconds:
   description: Seconds until the controller reported the new generation Accepted (null when not waited).
   returned: always
@@ -167,12 +229,22 @@ def main():
         router=dict(type="str", default="gateway_api",
                     choices=["gateway_api", "ingress_nginx", "openshift_route", "haproxy", "nginx"]),
         app=dict(type="str", required=True),
-        namespace=dict(type="str", required=True),
+        namespace=dict(type="str"),
         weight=dict(type="int"),
         state=dict(type="str", default="present", choices=["present", "absent"]),
         route=dict(type="str"),
         stable_service=dict(type="str"),
         canary_service=dict(type="str"),
+        haproxy_socket=dict(type="path"),
+        backend=dict(type="str"),
+        stable_servers=dict(type="list", elements="str"),
+        canary_servers=dict(type="list", elements="str"),
+        config_file=dict(type="path"),
+        haproxy_binary=dict(type="path", default="haproxy"),
+        upstream_file=dict(type="path"),
+        upstream=dict(type="str"),
+        nginx_binary=dict(type="path", default="nginx"),
+        nginx_conf=dict(type="path"),
         wait=dict(type="bool", default=True),
         timeout=dict(type="int", default=30),
     )

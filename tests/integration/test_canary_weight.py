@@ -110,7 +110,8 @@ def test_check_real_idempotent_diff_and_the_share_of_real_requests(lab, shop):
     ({}, "weight is required with state=present"),
     ({"weight": 5, "route": "nope"}, "HTTPRoute %(ns)s/nope does not exist"),
     ({"weight": 5, "stable_service": "other"}, "has no rule with a backendRef to Service other"),
-    ({"weight": 5, "router": "haproxy"}, "router=haproxy is not available in this version"),
+    ({"weight": 5, "router": "haproxy"}, "router=haproxy needs haproxy_socket and backend"),
+    ({"weight": 5, "router": "traefik"}, "value of router must be one of"),
     ({"weight": 5, "router": "openshift_route"}, "Route %(ns)s/shop does not exist"),
     ({"weight": 5, "context": "no-such-context"}, "no-such-context"),
 ])

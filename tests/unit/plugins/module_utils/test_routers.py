@@ -164,3 +164,49 @@ def test_route_keeps_an_alternate_backend_that_is_not_the_canary():
 def test_route_to_another_service_is_refused():
     with pytest.raises(NotFound, match="not to the stable Service other"):
         routers.route_set(os_route(), "other", "other-canary", 5)
+
+
+@pytest.mark.parametrize("weight, expected", [
+    (0, {"a": 256, "b": 256, "c": 0}),
+    (10, {"a": 256, "b": 256, "c": 57}),
+    (50, {"a": 128, "b": 128, "c": 256}),
+    (100, {"a": 0, "b": 0, "c": 256}),
+])
+def test_server_weights_split_the_share_and_scale_to_haproxy(weight, expected):
+    weights = routers.server_weights(["a", "b"], ["c"], weight)
+    assert weights == expected and routers.share_of(weights, ["c"]) == weight
+
+
+@pytest.mark.parametrize("stable, canary, fragment", [
+    ([], ["c"], "Both stable_servers and canary_servers are needed"),
+    (["a", "c"], ["c"], "Servers both stable and canary: c"),
+])
+def test_server_weights_refuse_bad_server_lists(stable, canary, fragment):
+    with pytest.raises(InvalidInput, match=fragment):
+        routers.server_weights(stable, canary, 5)
+
+
+CONFIG = """global
+    stats socket /run/haproxy.sock level admin
+backend other
+    server a 127.0.0.1:1 weight 7
+backend web
+    balance roundrobin
+    server a 127.0.0.1:8001 check weight 100
+    server c 127.0.0.1:8003 check
+"""
+
+
+def test_haproxy_config_weights_touch_only_the_named_servers_of_the_backend():
+    text = routers.haproxy_config_weights(CONFIG, "web", {"a": 230, "c": 26})
+    assert "    server a 127.0.0.1:1 weight 7\n" in text, "another backend's server of the same name is left alone"
+    assert "    server a 127.0.0.1:8001 check weight 230\n" in text and "    server c 127.0.0.1:8003 check weight 26\n" in text
+    with pytest.raises(NotFound, match="no server b in backend web"):
+        routers.haproxy_config_weights(CONFIG, "web", {"b": 1})
+
+
+def test_nginx_upstream_round_trip_with_down_for_zero():
+    text = routers.nginx_upstream("web", {"127.0.0.1:8001": 95, "127.0.0.1:8003": 0})
+    assert "server 127.0.0.1:8003 down;" in text
+    assert routers.nginx_weights(text, "web") == {"127.0.0.1:8001": 95, "127.0.0.1:8003": 0}
+    assert routers.nginx_weights(text, "other") is None

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 
 import pytest
 
+from keneyapp_lab import services
+from keneyapp_lab import state as lab_state
 from keneyapp_lab.testing import versions_answered
 from keneyapp_sample.loadgen import run_load
 from test_release_playbook import NAMESPACE, live_deployments, playbook, running  # pylint: disable=import-error
@@ -41,16 +46,17 @@ class Load:
     """100 requests/s through both web components' routes (50 each) until the block ends, on "/"
     (the path whose series the sample app creates at 0, so rate() sees every request)."""
 
-    def __init__(self, lab, rate=50):
+    def __init__(self, lab, rate=50, concurrency=4):
         self.stop = threading.Event()
         self.errors, self.sent = {}, {}
-        self.threads = [threading.Thread(target=self._run, args=(lab, app, rate)) for app in WEB]
+        self.threads = [threading.Thread(target=self._run, args=(lab, app, rate, concurrency)) for app in WEB]
 
-    def _run(self, lab, app, rate):
+    def _run(self, lab, app, rate, concurrency):
         port = lab.slot_port("route:%s/%s" % (NAMESPACE, app))
         self.errors[app] = self.sent[app] = 0
         while not self.stop.is_set():
-            summary = run_load("http://127.0.0.1:%d/" % port, requests=2 * rate, concurrency=4, rate=rate, duration=2)
+            summary = run_load("http://127.0.0.1:%d/" % port, requests=2 * rate, concurrency=concurrency, rate=rate,
+                               duration=2)
             self.errors[app] += summary["errors"]
             self.sent[app] += summary["requests"]
 
@@ -166,3 +172,60 @@ def test_bad_canary_settings_are_refused_before_anything_changes(lab, settled):
     after = {app: lab.apps.read_namespaced_deployment("%s-canary" % app, NAMESPACE).metadata.resource_version
              for app in WEB}
     assert after == before
+
+
+def _settings(**env):
+    return json.dumps({"keneyapp_app_settings": dict({"DEBUG": "True", "ENVIRONMENT": "development"}, **env)})
+
+
+@pytest.mark.parametrize("latency, decision, message", [
+    ("2500", "rollback", "gates say rollback at step 1 (50 %)"),
+    ("800", "inconclusive", "Step 1 (50 %) stayed inconclusive after 3 re-evaluations"),
+])
+def test_canary_latency_rolls_back_on_p95_or_is_inconclusive_between_the_bands(lab, settled, latency, decision, message):
+    old, new = settled, _next(settled)
+    steps = json.dumps({"keneyapp_canary_steps": [{"weight": 50, "pause_seconds": 6}, {"weight": 100, "pause_seconds": 0}]})
+    # Slow answers hold a worker each: 32 of them keep 50 requests/s going.
+    with Load(lab, concurrency=32):
+        result = playbook(lab, "-e", "app_version=%s" % new, "-e", "strategy=canary", "-e", steps, "-e",
+                          _settings(KENEYAPP_LATENCY_MS=latency))
+    text = _text(result)
+    assert result.returncode != 0 and message in text, text[-3000:]
+    assert "requests: %s" % decision in text and "promoted" not in text
+    p95 = [int(part.split(" ms")[0]) for part in text.split("keneyapp-backend: error rate 0.00 %, P95 ")[1:]]
+    assert p95 and (max(p95) > 2000 if decision == "rollback" else all(500 <= v <= 2000 for v in p95)), p95
+    assert {v[0] for v in live_deployments(lab).values()} == {old}
+    assert _canaries(lab) == {app: (0, [app]) for app in WEB}
+
+
+def test_prometheus_stopped_during_a_pause_is_inconclusive_never_promoted(lab, settled, tmp_path):
+    """A Prometheus of this test's own, scraping the lab's targets, stopped once the gates have answered."""
+    new = _next(settled)
+    prometheus = services.start_prometheus(str(tmp_path), lab.state["prometheus"]["targets_file"])
+    try:
+        env = dict(os.environ, KUBECONFIG=lab.kubeconfig, KENEYAPP_LAB_STATE=lab_state.STATE_FILE, ANSIBLE_NOCOLOR="1",
+                   ANSIBLE_CONFIG=os.path.join(lab_state.REPO, "ansible.cfg"),
+                   PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+        steps = json.dumps({"keneyapp_canary_steps": [{"weight": 50, "pause_seconds": 8},
+                                                      {"weight": 100, "pause_seconds": 0}],
+                            "keneyapp_prometheus_url": prometheus["url"],
+                            "keneyapp_gates": {"window": "30s", "min_requests": 10, "max_inconclusive": 2}})
+        argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "release.yml", "-i",
+                "inventories/development", "-e", "app_version=%s" % new, "-e", "strategy=canary", "-e", steps]
+        lines = []
+        with Load(lab):
+            with subprocess.Popen(argv, cwd=lab_state.REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True) as proc:
+                for line in proc.stdout:
+                    lines.append(line)
+                    if "step 1/2 (50 %) keneyapp-frontend: " in line and prometheus.get("pid"):
+                        services.stop_simple(prometheus)  # the gates answered once: now Prometheus goes away
+                        prometheus["pid"] = None
+        text = " ".join("".join(lines).split())
+        assert proc.returncode != 0 and prometheus["pid"] is None, text[-3000:]
+        assert "Prometheus unreachable" in text and "Step 1 (50 %) stayed inconclusive" in text, text[-3000:]
+        assert "promoted" not in text and {v[0] for v in live_deployments(lab).values()} == {settled}
+        assert _canaries(lab) == {app: (0, [app]) for app in WEB}
+    finally:
+        if prometheus.get("pid"):
+            services.stop_simple(prometheus)

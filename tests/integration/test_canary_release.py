@@ -229,3 +229,21 @@ def test_prometheus_stopped_during_a_pause_is_inconclusive_never_promoted(lab, s
     finally:
         if prometheus.get("pid"):
             services.stop_simple(prometheus)
+
+
+@pytest.mark.parametrize("strategy, extra, outcome", [
+    ("blue_green", {"keneyapp_validation_seconds": 6}, "gates say rollback"),
+    ("rolling", {"keneyapp_rolling_validation_seconds": 6}, "gates say rollback"),
+])
+def test_rolling_and_blue_green_validation_use_the_same_gates(lab, settled, strategy, extra, outcome):
+    """2.5 s of latency answers /health and the probes (200), but P95 > 2 s: the gates roll it back."""
+    old, new = settled, _next(settled)
+    before = {app: lab.core.read_namespaced_service(app, NAMESPACE).spec.selector["color"] for app in WEB}
+    with Load(lab, concurrency=32):
+        result = playbook(lab, "-e", "app_version=%s" % new, "-e", "strategy=%s" % strategy, "-e", json.dumps(extra),
+                          "-e", _settings(KENEYAPP_LATENCY_MS="2500"))
+    text = _text(result)
+    assert result.returncode != 0 and outcome in text, text[-3000:]
+    assert "keneyapp-backend (" in text and "p95: " in text
+    assert {v[0] for v in live_deployments(lab).values()} == {old}, "the old version runs again"
+    assert {app: lab.core.read_namespaced_service(app, NAMESPACE).spec.selector["color"] for app in WEB} == before

@@ -17,6 +17,15 @@ from ansible_collections.keneyapp.deploy.plugins.module_utils.errors import Inva
 from ansible_collections.keneyapp.deploy.plugins.module_utils.module import run_command
 
 GATEWAY = ("gateway.networking.k8s.io/v1", "HTTPRoute")
+INGRESS = ("networking.k8s.io/v1", "Ingress")
+ROUTE = ("route.openshift.io/v1", "Route")
+
+
+def _names(params):
+    """(namespace, router object, stable Service, canary Service) with their defaults from ``app``."""
+    app = params["app"]
+    return (params["namespace"], params["route"] or app, params["stable_service"] or app,
+            params["canary_service"] or "%s-canary" % app)
 
 
 def _accepted(route):
@@ -49,67 +58,72 @@ def wait_accepted(client, namespace, name, timeout, poll=0.2, clock=time.monoton
         sleep(poll)
 
 
-def run_gateway_api(module, client):
+def _read_router_object(client, api, namespace, name, fix):
+    found = kube.get_object(client, *api, namespace=namespace, name=name)
+    if found is None:
+        raise NotFound("%s %s/%s does not exist." % (api[1], namespace, name), fix=fix)
+    return found
+
+
+def _rewrite(module, client, api, current, wanted, share, router, diff_of):
+    """Replace a router object by ``wanted`` (not in check mode, not when unchanged), then read it back.
+
+    ``share(obj)`` is the canary's percent an object carries, None when it has no canary
+    routing at all: after the write it must be the weight asked for (None for state=absent),
+    the API server's defaulting and validation having had their say.
+    """
     params = module.params
-    namespace, name = params["namespace"], params["route"] or params["app"]
-    stable = params["stable_service"] or params["app"]
-    canary = params["canary_service"] or "%s-canary" % params["app"]
-    route = kube.get_object(client, *GATEWAY, namespace=namespace, name=name)
-    if route is None:
-        raise NotFound("HTTPRoute %s/%s does not exist." % (namespace, name),
-                       fix="Create the app's HTTPRoute (see the development overlay), or set route to its name.")
-    before = routers.httproute_weight(route, stable, canary, namespace)
+    meta = current["metadata"]
+    changed = wanted["spec"] != current["spec"] or (
+        ((wanted.get("metadata") or {}).get("annotations") or {}) != (meta.get("annotations") or {}))
+    expected = None if params["state"] == "absent" else params["weight"]
+    result = {"changed": changed, "previous_weight": share(current) or 0, "weight": expected or 0, "router": router,
+              "object": "%s %s/%s" % (api[1], meta["namespace"], meta["name"]), "accepted_seconds": None}
+    if module._diff:  # pylint: disable=protected-access
+        result["diff"] = {"before": diff_of(current), "after": diff_of(wanted)}
+    if module.check_mode or not changed:
+        return result, None
+    written = kube.write_object(client, api[0], api[1], meta["namespace"], wanted, "replace")
+    took = share(kube.get_object(client, *api, namespace=meta["namespace"], name=meta["name"]))
+    if took != expected:
+        raise KeneyappDeployError("%s was written, but reads back %s instead of %s." % (
+            result["object"], _said(took), _said(expected)), fix="Something else manages its routing; check its owner.")
+    result["generation"] = (written.get("metadata") or {}).get("generation")
+    return result, written
+
+
+def _said(share):
+    return "no canary routing" if share is None else "a canary weight of %s %%" % share
+
+
+def run_gateway_api(module, client):
+    """HTTPRoute backendRefs weights; waits for the Gateway's controller to accept the new generation."""
+    params = module.params
+    namespace, name, stable, canary = _names(params)
+    route = _read_router_object(client, GATEWAY, namespace, name,
+                                "Create the app's HTTPRoute (see the development overlay), or set route to its name.")
     if params["state"] == "absent":
         wanted = routers.httproute_remove(route, stable, canary, namespace)
     else:
         wanted = routers.httproute_set(route, stable, canary, namespace, params["weight"])
-    changed = wanted["spec"] != route["spec"] or (
-        ((wanted.get("metadata") or {}).get("annotations") or {}) != ((route.get("metadata") or {}).get("annotations") or {}))
-    after_weight = 0 if params["state"] == "absent" else params["weight"]
-    result = {"changed": changed, "previous_weight": before, "weight": after_weight, "router": "gateway_api",
-              "object": "HTTPRoute %s/%s" % (namespace, name), "accepted_seconds": None}
-    if module._diff:  # pylint: disable=protected-access
-        result["diff"] = {"before": {"rules": route["spec"].get("rules")}, "after": {"rules": wanted["spec"].get("rules")}}
-    if module.check_mode or not changed:
-        return result
-    written = kube.write_object(client, GATEWAY[0], GATEWAY[1], namespace, wanted, "replace")
-    # Read back: the API server's defaulting and validation have had their say.
-    back = kube.get_object(client, *GATEWAY, namespace=namespace, name=name)
-    if params["state"] == "present":
-        took = routers.httproute_weight(back, stable, canary, namespace)
-    else:
-        took = "a backendRef to %s" % canary if routers.httproute_has_canary(back, canary, namespace) else 0
-    if took != after_weight:
-        raise KeneyappDeployError("HTTPRoute %s/%s was written, but reads back a canary weight of %s instead of %s." % (
-            namespace, name, took, after_weight), fix="Something else manages this route's backendRefs; check its owner.")
-    if params["wait"]:
+    result, written = _rewrite(
+        module, client, GATEWAY, route, wanted, router="gateway_api",
+        share=lambda obj: (routers.httproute_weight(obj, stable, canary, namespace)
+                           if routers.httproute_has_canary(obj, canary, namespace) else None),
+        diff_of=lambda obj: {"rules": obj["spec"].get("rules")})
+    if written is not None and params["wait"]:
         result["accepted_seconds"] = wait_accepted(client, namespace, name, params["timeout"])
-    result["generation"] = (written.get("metadata") or {}).get("generation")
     return result
-
-
-INGRESS = ("networking.k8s.io/v1", "Ingress")
-ROUTE = ("route.openshift.io/v1", "Route")
-
-
-def _names(params):
-    app = params["app"]
-    return (params["namespace"], params["route"] or app, params["stable_service"] or app,
-            params["canary_service"] or "%s-canary" % app)
 
 
 def run_ingress_nginx(module, client):
     """A canary Ingress cloned from the stable one, with ingress-nginx's canary annotations."""
     params = module.params
     namespace, name, stable, canary = _names(params)
-    stable_ingress = kube.get_object(client, *INGRESS, namespace=namespace, name=name)
-    if stable_ingress is None:
-        raise NotFound("Ingress %s/%s does not exist." % (namespace, name),
-                       fix="Create the app's Ingress (see the base manifests), or set route to its name.")
+    stable_ingress = _read_router_object(client, INGRESS, namespace, name,
+                                         "Create the app's Ingress (see the base manifests), or set route to its name.")
     existing = kube.get_object(client, *INGRESS, namespace=namespace, name=canary)
-    if existing is not None and not routers.owned_by_us(existing):
-        # Refused in state=absent too: an Ingress this collection does not own is never touched.
-        routers.ingress_canary(stable_ingress, canary, stable, canary, 0, existing)
+    routers.check_owned(existing, namespace, canary)  # in state=absent too
     before = routers.ingress_weight(existing)
     result = {"previous_weight": before, "router": "ingress_nginx", "object": "Ingress %s/%s" % (namespace, canary),
               "accepted_seconds": None}
@@ -147,32 +161,15 @@ def run_openshift_route(module, client):
     """The Route's spec.to and a canary alternate backend, weights within 0-256."""
     params = module.params
     namespace, name, stable, canary = _names(params)
-    route = kube.get_object(client, *ROUTE, namespace=namespace, name=name)
-    if route is None:
-        raise NotFound("Route %s/%s does not exist." % (namespace, name),
-                       fix="Create the app's Route, or set route to its name.")
-    before = routers.route_weight(route, canary)
+    route = _read_router_object(client, ROUTE, namespace, name, "Create the app's Route, or set route to its name.")
     if params["state"] == "absent":
         wanted = routers.route_remove(route, canary)
     else:
         wanted = routers.route_set(route, stable, canary, params["weight"])
-    changed = wanted["spec"] != route["spec"] or (
-        ((wanted.get("metadata") or {}).get("annotations") or {}) != ((route.get("metadata") or {}).get("annotations") or {}))
-    after_weight = 0 if params["state"] == "absent" else params["weight"]
-    result = {"changed": changed, "previous_weight": before, "weight": after_weight, "router": "openshift_route",
-              "object": "Route %s/%s" % (namespace, name), "accepted_seconds": None}
-    if module._diff:  # pylint: disable=protected-access
-        result["diff"] = {"before": {"to": route["spec"].get("to"), "alternateBackends": route["spec"].get("alternateBackends")},
-                          "after": {"to": wanted["spec"].get("to"), "alternateBackends": wanted["spec"].get("alternateBackends")}}
-    if module.check_mode or not changed:
-        return result
-    written = kube.write_object(client, ROUTE[0], ROUTE[1], namespace, wanted, "replace")
-    back = kube.get_object(client, *ROUTE, namespace=namespace, name=name)
-    if routers.route_weight(back, canary) != after_weight:
-        raise KeneyappDeployError("Route %s/%s was written, but reads back a canary weight of %s instead of %s." % (
-            namespace, name, routers.route_weight(back, canary), after_weight),
-            fix="Something else manages this Route; check its owner.")
-    result["generation"] = (written.get("metadata") or {}).get("generation")
+    result, _written = _rewrite(
+        module, client, ROUTE, route, wanted, router="openshift_route",
+        share=lambda obj: routers.route_weight(obj, canary) if routers.route_has_canary(obj, canary) else None,
+        diff_of=lambda obj: {"to": obj["spec"].get("to"), "alternateBackends": obj["spec"].get("alternateBackends")})
     return result
 
 
@@ -231,6 +228,9 @@ def run_haproxy(module, _client):
     stable, canary = params["stable_servers"] or [], params["canary_servers"] or []
     if not sock or not backend:
         raise InvalidInput("router=haproxy needs haproxy_socket and backend.", fix="Give both, and the server names.")
+    if params["config_file"] and not os.path.isfile(params["config_file"]):
+        raise InvalidInput("config_file=%s is not a file." % params["config_file"],
+                           fix="Give HAProxy's configuration file (the one it was started with), or leave it out.")
     if params["state"] == "present":
         routers.server_weights(stable, canary, params["weight"])  # validates the names before any read
     runtime = _haproxy_weights(sock, backend, stable + canary)
@@ -296,6 +296,9 @@ def run_nginx(module, _client):
     stable, canary = params["stable_servers"] or [], params["canary_servers"] or []
     if not path:
         raise InvalidInput("router=nginx needs upstream_file.", fix="Give the file that holds the upstream block.")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise InvalidInput("upstream_file=%s is in a folder that does not exist." % path,
+                           fix="Give a file in a folder nginx includes (for example /etc/nginx/conf.d/).")
     if params["state"] == "present":
         wanted = routers.server_weights(stable, canary, params["weight"], scale=100)
     text = None

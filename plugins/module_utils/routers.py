@@ -154,6 +154,15 @@ def owned_by_us(ingress):
     return (meta.get("labels") or {}).get(MANAGED_BY) == OWNER and CANARY_OF in (meta.get("annotations") or {})
 
 
+def check_owned(existing, namespace, name):
+    """Refuse an existing Ingress ``name`` this collection does not own: it is never touched."""
+    if existing is not None and not owned_by_us(existing):
+        raise InvalidInput(
+            "Ingress %s/%s exists and is not a canary Ingress of keneyapp.deploy (no %s=%s label and %s annotation)."
+            % (namespace, name, MANAGED_BY, OWNER, CANARY_OF),
+            fix="Rename or remove that Ingress, or set canary_service to another name; it is never touched.")
+
+
 def weight_total(*ingresses):
     """``canary-weight-total`` a user set (on the canary or the stable Ingress), else 100."""
     for ingress in ingresses:
@@ -197,11 +206,7 @@ def ingress_canary(stable, canary_name, stable_service, canary_service, weight, 
     annotations. Refuses an existing Ingress of that name the collection does not own."""
     check_weight(weight)
     meta = stable.get("metadata") or {}
-    if existing is not None and not owned_by_us(existing):
-        raise InvalidInput(
-            "Ingress %s/%s exists and is not a canary Ingress of keneyapp.deploy (no %s=%s label and %s annotation)."
-            % (meta.get("namespace"), canary_name, MANAGED_BY, OWNER, CANARY_OF),
-            fix="Rename or remove that Ingress, or set canary_service to another name; it is never touched.")
+    check_owned(existing, meta.get("namespace"), canary_name)
     spec = stable.get("spec") or {}
     rules = []
     for rule in spec.get("rules") or []:
@@ -245,6 +250,11 @@ STABLE_TO = "keneyapp.io/canary-stable-weight"
 
 def _alt(route, canary):
     return [b for b in (route.get("spec") or {}).get("alternateBackends") or [] if b.get("name") == canary]
+
+
+def route_has_canary(route, canary):
+    """Whether the Route still has the canary among its alternate backends."""
+    return bool(_alt(route, canary))
 
 
 def route_weight(route, canary):

@@ -111,6 +111,7 @@ def test_haproxy_switches_under_keep_alive_load_drop_nothing(lab, host):
     ({"weight": 5, "canary_servers": ["web2"]}, "Servers both stable and canary: web2"),
     ({"weight": 5, "haproxy_socket": "/nonexistent/admin.sock"}, "did not answer"),
     ({"weight": 5, "backend": None}, "router=haproxy needs haproxy_socket and backend"),
+    ({"weight": 5, "config_file": "/nonexistent/haproxy.cfg"}, "config_file=/nonexistent/haproxy.cfg is not a file"),
 ])
 def test_haproxy_bad_input_changes_nothing(lab, host, args, fragment):
     before, text = weights(host), open(host["config"], encoding="utf-8").read()
@@ -190,6 +191,12 @@ def test_nginx_router_check_real_share_idempotent_and_absent(lab, nginx_site):
     assert removed["changed"] is True and removed["previous_weight"] == 20
     assert open(nginx_site["file"], encoding="utf-8").read() == original, "the file as it was"
     assert not os.path.exists(nginx_site["file"] + ".keneyapp-stable")
+
+
+def test_nginx_upstream_file_in_a_missing_folder_is_refused(lab, nginx_site):
+    result = nginx_weight(lab, nginx_site, weight=20, upstream_file="/nonexistent/upstream.conf")
+    assert result.get("failed") and "is in a folder that does not exist" in result["msg"], result
+    assert "Traceback" not in result["msg"]
 
 
 def test_nginx_a_file_nginx_rejects_is_rolled_back_and_not_reloaded(lab, nginx_site):

@@ -86,7 +86,7 @@ def _text(result):
 
 
 def test_healthy_canary_walks_five_steps_and_promotes(lab, settled):
-    old, new = settled, _next(settled)
+    new = _next(settled)
     before = {app: lab.core.read_namespaced_service(app, NAMESPACE).spec.selector["color"] for app in WEB}
     with Load(lab) as load:
         result = playbook(lab, "-e", "app_version=%s" % new, "-e", "strategy=canary")
@@ -99,7 +99,6 @@ def test_healthy_canary_walks_five_steps_and_promotes(lab, settled):
     assert {app: lab.core.read_namespaced_service(app, NAMESPACE).spec.selector["color"] for app in WEB} == before
     assert _canaries(lab) == {app: (0, [app]) for app in WEB}, "canary scaled to 0, its routing gone"
     assert load.errors == {app: 0 for app in WEB} and min(load.sent.values()) > 1000, (load.errors, load.sent)
-    assert old != new
 
 
 def test_canary_failing_every_20th_request_is_rolled_back_at_the_first_step(lab, settled):

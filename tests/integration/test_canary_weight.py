@@ -204,8 +204,9 @@ def test_openshift_route_weights_within_the_api_range_and_restored(lab, namespac
         return lab.custom.get_namespaced_custom_object("route.openshift.io", "v1", ns, "routes", "shop")
 
     before = read()
-    checked = weight(lab, ns, router="openshift_route", weight=30, _check=True)
+    checked = weight(lab, ns, router="openshift_route", weight=30, _check=True, _diff=True)
     assert checked["changed"] is True and read()["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert checked["diff"]["before"]["to"]["weight"] == 100 and checked["diff"]["after"]["to"]["weight"] == 70
     done = weight(lab, ns, router="openshift_route", weight=30)
     spec = read()["spec"]
     assert done["changed"] is True and spec["to"]["weight"] == 70

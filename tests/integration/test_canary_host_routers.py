@@ -92,14 +92,29 @@ def test_haproxy_router_check_real_idempotent_share_and_absent(lab, host):
 
 
 def test_haproxy_switches_under_keep_alive_load_drop_nothing(lab, host):
-    load = {}
-    thread = threading.Thread(target=lambda: load.update(run_load(
-        "http://127.0.0.1:%d/" % host["port"], requests=20000, concurrency=20, keep_alive=True, duration=25)))
+    # Load for as long as the switches take (a capped run can end before the first switch
+    # on an idle machine): 20 keep-alive connections at most 1000 requests/s, 1 s at a time.
+    load = {"requests": 0, "errors": 0, "versions": {}}
+    done = threading.Event()
+
+    def run():
+        while not done.is_set():
+            summary = run_load("http://127.0.0.1:%d/" % host["port"], requests=1000, concurrency=20, keep_alive=True,
+                               rate=1000, duration=1)
+            load["requests"] += summary["requests"]
+            load["errors"] += summary["errors"]
+            for version, count in summary["versions"].items():
+                load["versions"][version] = load["versions"].get(version, 0) + count
+
+    thread = threading.Thread(target=run)
     thread.start()
-    for _switch in range(9):
-        assert set_weight(lab, host, weight=100)["changed"] is True
-        assert set_weight(lab, host, weight=0)["changed"] is True
-    thread.join()
+    try:
+        for _switch in range(9):
+            assert set_weight(lab, host, weight=100)["changed"] is True
+            assert set_weight(lab, host, weight=0)["changed"] is True
+    finally:
+        done.set()
+        thread.join()
     print("18 switches under keep-alive load: %d requests, %d errors, %s" % (load["requests"], load["errors"], load["versions"]))
     assert load["errors"] == 0 and load["requests"] > 1000, load
     assert set(load["versions"]) == {"1.0.0", "2.0.0"}, "both sides answered across the 18 switches"

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from keneyapp_lab.testing import lab, namespace  # noqa: F401  pylint: disable=unused-import
+from keneyapp_lab.testing import lab, namespace, pg_archiving, pg_database  # noqa: F401  pylint: disable=unused-import

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import uuid
 
 import psycopg
 import pytest
@@ -21,15 +20,8 @@ MIGRATIONS = os.path.join(lab_state.REPO, "examples", "keneyapp", "migrations")
 
 
 @pytest.fixture
-def scratch_db(lab):
-    """A fresh database owned by the app role; dropped after the test."""
-    pg = lab.state["postgres"]
-    name = "t_%s" % uuid.uuid4().hex[:8]
-    with psycopg.connect(pg["admin_url"], autocommit=True) as conn:
-        conn.execute("CREATE DATABASE %s OWNER keneyapp" % name)
-    yield pg["url"].rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(pg["admin_url"], autocommit=True) as conn:
-        conn.execute("DROP DATABASE %s WITH (FORCE)" % name)
+def scratch_db(pg_database):
+    return pg_database[0]
 
 
 def test_wrong_password_is_refused(lab):

@@ -11,7 +11,9 @@ default ``5s``) and ``statement_timeout`` (``KENEYAPP_STATEMENT_TIMEOUT``, defau
 (``transaction_per_migration``): a failing revision rolls back alone and the database
 stays at the revision before it. Offline mode writes the same SET statements at the
 top of the script. A caller may also hand over an open connection in
-``config.attributes["connection"]``.
+``config.attributes["connection"]`` (alembic's cookbook, "connection sharing"); its
+session is the caller's, timeouts included (keneyapp.deploy's alembic_migration sets
+them in the connection's options), so env.py sets none on it.
 """
 
 from __future__ import annotations
@@ -82,9 +84,10 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
-def _run_with_connection(connection) -> None:
-    for statement in session_settings():
-        connection.execute(text(statement))
+def _run_with_connection(connection, own: bool = True) -> None:
+    if own:
+        for statement in session_settings():
+            connection.execute(text(statement))
     # Session-level SETs survive the commit; committing here matters because alembic
     # treats an already-open transaction as the caller's and would then not give each
     # revision its own transaction.
@@ -102,7 +105,7 @@ def run_migrations_online() -> None:
     """Run the migrations against the database, one transaction per revision."""
     connection = config.attributes.get("connection")
     if connection is not None:
-        _run_with_connection(connection)
+        _run_with_connection(connection, own=False)
         return
     section = config.get_section(config.config_ini_section, {})
     section["sqlalchemy.url"] = database_url(required=True)

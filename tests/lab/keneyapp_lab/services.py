@@ -55,13 +55,15 @@ def start_postgres(run_dir):
     procs.run([os.path.join(PG_BIN, "initdb"), "-D", data, "-U", "postgres", "-E", "UTF8", "--no-sync",
                "--auth-local=peer", "--auth-host=scram-sha-256", "--pwfile", pwfile], user="postgres")
     os.unlink(pwfile)
+    # Archiving on from the start with a no-op command, written in postgresql.conf and not
+    # on the command line (which would outrank ALTER SYSTEM): pgBackRest's archive_command
+    # then takes over with ALTER SYSTEM and a reload, no restart.
+    with open(os.path.join(data, "postgresql.conf"), "a", encoding="utf-8") as handle:
+        handle.write("\n# keneyapp lab\nwal_level = replica\narchive_mode = on\narchive_command = 'true'\n")
     port = free_port()
     argv = [os.path.join(PG_BIN, "postgres"), "-D", data,
             "-c", "port=%d" % port, "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=%s" % sock,
             "-c", "password_encryption=scram-sha-256",
-            # Archiving on from the start with a no-op command: enabling pgBackRest's
-            # archive_command later is a reload, not a restart.
-            "-c", "wal_level=replica", "-c", "archive_mode=on", "-c", "archive_command=true",
             "-c", "max_wal_senders=4", "-c", "shared_buffers=64MB", "-c", "max_connections=100"]
     pid = procs.spawn(argv, os.path.join(base, "postgres.log"), user="postgres", cwd=base)
     wait_for("PostgreSQL on 127.0.0.1:%d" % port,

@@ -113,6 +113,42 @@ def namespace(lab):
     lab.core.delete_namespace(name)
 
 
+@pytest.fixture
+def pg_database(lab):
+    """A fresh empty database owned by the app role, dropped afterwards: ``(url with the password, name)``."""
+    import psycopg
+
+    pg = lab.state["postgres"]
+    name = "t_%s" % uuid.uuid4().hex[:8]
+    with psycopg.connect(pg["admin_url"], autocommit=True) as conn:
+        conn.execute("CREATE DATABASE %s OWNER keneyapp" % name)
+    yield pg["url"].rsplit("/", 1)[0] + "/" + name, name
+    with psycopg.connect(pg["admin_url"], autocommit=True) as conn:
+        conn.execute("DROP DATABASE %s WITH (FORCE)" % name)
+
+
+@pytest.fixture
+def pg_archiving(lab):
+    """pgBackRest's archive_command on the lab's stanza (ALTER SYSTEM and a reload), reset afterwards.
+
+    Yields the lab's pgBackRest settings (config, stanza). A backup needs it: pgBackRest
+    waits until the backup's last WAL segment is archived.
+    """
+    import psycopg
+
+    pg, pgbr = lab.state["postgres"], lab.state["postgres"]["pgbackrest"]
+    with psycopg.connect(pg["admin_url"], autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET archive_command = 'pgbackrest --config=%s --stanza=%s archive-push %%p'"
+                     % (pgbr["config"], pgbr["stanza"]))
+        conn.execute("SELECT pg_reload_conf()")
+        wait_until("archive_command reloaded",
+                   lambda: "pgbackrest" in conn.execute("SHOW archive_command").fetchone()[0], timeout=10)
+    yield pgbr
+    with psycopg.connect(pg["admin_url"], autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM RESET archive_command")
+        conn.execute("SELECT pg_reload_conf()")
+
+
 def deployment(name, version, replicas=1, labels=None, env=None, color=None, lab_process="sample-app",
                progress_deadline=30):
     """A Deployment dict in the collection's object layout (pods run by the node agent)."""

@@ -85,11 +85,17 @@ def _text(result):
     return " ".join(result.stdout.split())
 
 
-def test_healthy_canary_walks_five_steps_and_promotes(lab, settled):
+def _ledger(path):
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
+def test_healthy_canary_walks_five_steps_and_promotes(lab, settled, tmp_path):
     new = _next(settled)
+    ledger = str(tmp_path / "ledger.jsonl")
     before = {app: lab.core.read_namespaced_service(app, NAMESPACE).spec.selector["color"] for app in WEB}
     with Load(lab) as load:
-        result = playbook(lab, "-e", "app_version=%s" % new, "-e", "strategy=canary")
+        result = playbook(lab, "-e", "app_version=%s" % new, "-e", "strategy=canary", "-e", "keneyapp_ledger=%s" % ledger)
     text = _text(result)
     assert result.returncode == 0, result.stdout[-4000:]
     for step, weight in enumerate((5, 25, 50, 75, 100), start=1):
@@ -99,10 +105,19 @@ def test_healthy_canary_walks_five_steps_and_promotes(lab, settled):
     assert {app: lab.core.read_namespaced_service(app, NAMESPACE).spec.selector["color"] for app in WEB} == before
     assert _canaries(lab) == {app: (0, [app]) for app in WEB}, "canary scaled to 0, its routing gone"
     assert load.errors == {app: 0 for app in WEB} and min(load.sent.values()) > 1000, (load.errors, load.sent)
+    [record] = _ledger(ledger)
+    assert (record["outcome"], record["strategy"], record["version_from"], record["version_to"]) == (
+        "success", "canary", settled, new)
+    # Every evaluation of every step, with each app's decision and measured values, as printed above.
+    assert sorted({g["weight"] for g in record["gates"]}) == [5, 25, 50, 75, 100]
+    last = {g["weight"]: g for g in record["gates"]}
+    assert all(g["decisions"] == {app: "promote" for app in WEB} for g in last.values()), record["gates"]
+    assert all(g["values"]["keneyapp-backend"]["error_rate"] == 0 for g in last.values())
 
 
-def test_canary_failing_every_20th_request_is_rolled_back_at_the_first_step(lab, settled):
+def test_canary_failing_every_20th_request_is_rolled_back_at_the_first_step(lab, settled, tmp_path):
     old, new = settled, _next(settled)
+    ledger = str(tmp_path / "ledger.jsonl")
     faulty = json.dumps({"keneyapp_app_settings": {"DEBUG": "True", "ENVIRONMENT": "development",
                                                    "KENEYAPP_FAIL_EVERY": "20"}})
     # 100 canary requests before the gates judge (50 % of 50 requests/s: 4 s), so the
@@ -110,9 +125,14 @@ def test_canary_failing_every_20th_request_is_rolled_back_at_the_first_step(lab,
     steps = json.dumps({"keneyapp_canary_steps": [{"weight": 50, "pause_seconds": 9}, {"weight": 100, "pause_seconds": 0}],
                         "keneyapp_gates": {"window": "30s", "min_requests": 100}})
     with Load(lab):
-        result = playbook(lab, "-e", "app_version=%s" % new, "-e", "strategy=canary", "-e", steps, "-e", faulty)
+        result = playbook(lab, "-e", "app_version=%s" % new, "-e", "strategy=canary", "-e", steps, "-e", faulty,
+                          "-e", "keneyapp_ledger=%s" % ledger)
     text = _text(result)
     assert result.returncode != 0
+    [record] = _ledger(ledger)
+    assert record["outcome"] == "rolled_back" and "gates say rollback at step 1" in record["error"]
+    assert record["gates"][-1]["decisions"]["keneyapp-backend"] == "rollback"
+    assert 0.03 <= record["gates"][-1]["values"]["keneyapp-backend"]["error_rate"] <= 0.07
     assert "Canary release of %s aborted: gates say rollback at step 1 (50 %%)" % new in text, text[-3000:]
     rates = [float(part.split(" %")[0]) for part in text.split("keneyapp-backend: error rate ")[1:]]
     assert any(3.0 <= r <= 7.0 for r in rates), rates

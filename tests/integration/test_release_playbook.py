@@ -118,6 +118,7 @@ def test_release_check_mode_then_real_then_idempotent(lab):
     (["-e", "app_version={next}", "-e", "strategy=blue_green", "-e", '{"keneyapp_live_base_urls": {}}'],
      "missing for: keneyapp-backend, keneyapp-frontend"),
     (["-e", "app_version={next}", "-e", '{"image_tag": "bad tag!"}'], "image_tag=bad tag! is neither an image tag"),
+    (["-e", "app_version={next}", "-e", '{"keneyapp_ledger": ""}'], "keneyapp_ledger is empty in development"),
 ])
 def test_bad_input_is_refused_and_changes_nothing(lab, args, message):
     if not running(lab):

@@ -91,6 +91,14 @@ class FileStore:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
         return record, moved
 
+    def records(self):
+        """Every readable record, in order (verification is audit_verify's job)."""
+        if not os.path.exists(self.path):
+            return []
+        with open(self.path, "rb") as handle:
+            lines = handle.read().split(b"\n")
+        return _readable(line.decode("utf-8", errors="replace") for line in lines if line.strip())
+
     def verify(self):
         if not os.path.exists(self.path):
             return ledger.verify_lines([])
@@ -158,6 +166,13 @@ class PostgresStore:
                              (record["seq"], record["hash"], ledger.canonical(record).decode("utf-8")))
         return record, None
 
+    def records(self):
+        """Every readable record, in order."""
+        with self._connect() as conn:
+            if not conn.execute("SELECT to_regclass(%s)", (self.table,)).fetchone()[0]:
+                return []
+            return _readable(row[0] for row in conn.execute("SELECT line FROM %s ORDER BY seq" % self.table))
+
     def verify(self):
         with self._connect() as conn:
             present = conn.execute("SELECT to_regclass(%s)", (self.table,)).fetchone()[0]
@@ -165,6 +180,16 @@ class PostgresStore:
                 return ledger.verify_lines([])
             rows = conn.execute("SELECT line FROM %s ORDER BY seq" % self.table).fetchall()
         return ledger.verify_lines([(number, row[0]) for number, row in enumerate(rows, 1)])
+
+
+def _readable(lines):
+    records = []
+    for line in lines:
+        try:
+            records.append(ledger.parse_line(line))
+        except ValueError:
+            continue
+    return records
 
 
 def open_store(path=None, dsn=None, table="keneyapp_ledger"):

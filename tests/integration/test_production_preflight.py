@@ -1,0 +1,76 @@
+"""release.yml as production (the development inventory pointed at the lab): refused until it is safe, then released."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+
+import pytest
+
+from keneyapp_lab.testing import run_module
+
+from test_release_playbook import live_deployments, playbook, running
+
+pytestmark = pytest.mark.lab
+PRODUCTION = {"keneyapp_deploy_environment": "production",
+              "keneyapp_app_settings": {"DEBUG": "False", "ENVIRONMENT": "production", "ENABLE_BOOTSTRAP_ADMIN": "False",
+                                        "ALLOWED_ORIGINS": "https://keneyapp.com"}}
+
+
+def release(lab, version, ledger, *extra):
+    return playbook(lab, "-e", "app_version=%s" % version, "-e", "keneyapp_ledger=%s" % ledger, *extra)
+
+
+def lines(path):
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
+def test_production_is_refused_until_safe_then_released_and_recorded(lab, tmp_path, monkeypatch):
+    if not running(lab):
+        assert playbook(lab, "-e", "app_version=0.1.0").returncode == 0
+    major, minor = (int(p) for p in running(lab)[-1].split(".")[:2])
+    target = "%d.%d.0" % (major, minor + 1)
+    ledger = str(tmp_path / "ledger.jsonl")
+    snapshot = live_deployments(lab)
+    monkeypatch.setenv("KENEYAPP_SECRET_KEY", "dev-secret")
+
+    # The development settings as they are, said to be production: every problem at once.
+    refused = release(lab, target, ledger, "-e", "keneyapp_deploy_environment=production")
+    text = " ".join(refused.stdout.split())
+    assert refused.returncode != 0
+    for expected in ("Production release of %s refused, nothing was changed" % target, "DEBUG is on",
+                     "The bootstrap admin is enabled", "not https: http://localhost:3000",
+                     "looks like a development secret", "No approval", "No change ticket",
+                     "%s was never released successfully to staging" % target):
+        assert expected in text, (expected, text[-3000:])
+    assert "dev-secret" not in refused.stdout
+
+    key = secrets.token_urlsafe(40)
+    monkeypatch.setenv("KENEYAPP_SECRET_KEY", key)
+    # strategy=rolling: production picks canary for a minor release, and nothing sends it traffic here.
+    approved = ["-e", json.dumps(PRODUCTION), "-e", "approved_by=dr.ndiaye", "-e", "change_ticket=CHG-7", "-e", "strategy=rolling"]
+    unstaged = release(lab, target, ledger, *approved)
+    assert unstaged.returncode != 0
+    assert "never released successfully to staging" in " ".join(unstaged.stdout.split())
+    assert "DEBUG" not in unstaged.stdout.split("refused, nothing was changed")[-1]
+
+    run_module(lab, "keneyapp.deploy.audit_event", {"path": ledger, "event": {
+        "event": "release", "environment": "staging", "outcome": "success", "version_to": target}})
+    freeze = json.dumps({"keneyapp_change_freeze": [{"start": "2000-01-01T00:00:00Z", "end": "2100-01-01T00:00:00Z",
+                                                     "reason": "test freeze"}]})
+    frozen = release(lab, target, ledger, *(approved + ["-e", freeze]))
+    assert frozen.returncode != 0 and "A change freeze is in force until 2100-01-01" in " ".join(frozen.stdout.split())
+    assert live_deployments(lab) == snapshot, "no refusal changed the cluster"
+    assert len(lines(ledger)) == 1, "no refusal wrote to the ledger"
+
+    released = release(lab, target, ledger, *approved)
+    assert released.returncode == 0, released.stdout[-3000:]
+    assert {v[0] for v in live_deployments(lab).values()} == {target}
+    record = lines(ledger)[-1]
+    assert (record["environment"], record["outcome"], record["approved_by"], record["change_ticket"]) == (
+        "production", "success", "dr.ndiaye", "CHG-7")
+    assert key not in open(ledger, encoding="utf-8").read()

@@ -125,7 +125,8 @@ class PostgresStore:
         try:
             return psycopg.connect(self.dsn, connect_timeout=self.timeout, autocommit=False)
         except psycopg.Error as exc:
-            reason = (str(exc).strip().splitlines() or [""])[0]
+            # psycopg may quote the DSN it could not parse: never let its password through.
+            reason = ledger.scrub((str(exc).strip().splitlines() or [""])[0], secrets=[self.dsn])
             raise KeneyappDeployError("Cannot connect to the ledger database %s: %s." % (self.where, reason),
                                       fix="Check the DSN (keneyapp_ledger) and that the database runs; the password "
                                           "belongs in PGPASSWORD or a .pgpass file, not in the inventory.")

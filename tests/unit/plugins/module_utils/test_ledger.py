@@ -127,3 +127,10 @@ def test_one_store_is_named():
         ledger_store.open_store(None, None)
     with pytest.raises(InvalidInput):
         ledger_store.open_store("/tmp/x", "postgresql://h/db")
+
+
+def test_a_dsn_psycopg_cannot_parse_is_refused_without_its_password():
+    store = ledger_store.PostgresStore("postgresql://ledger:pw-4711@127.0.0.1:1/x?bogus_option=1")
+    with pytest.raises(KeneyappDeployError) as exc:
+        store.verify()
+    assert "Cannot connect to the ledger database" in str(exc.value) and "pw-4711" not in str(exc.value)

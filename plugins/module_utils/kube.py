@@ -13,6 +13,7 @@ configured alike.
 from __future__ import annotations
 
 import contextlib
+import os
 
 from ansible_collections.keneyapp.deploy.plugins.module_utils.errors import KeneyappDeployError
 
@@ -101,6 +102,11 @@ def connect(module):
     from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client  # pylint: disable=import-outside-toplevel
     from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException  # pylint: disable=import-outside-toplevel
 
+    kubeconfig = module.params.get("kubeconfig")
+    if isinstance(kubeconfig, str) and not os.path.isfile(os.path.expanduser(kubeconfig)):
+        raise KeneyappDeployError("The kubeconfig %s does not exist." % kubeconfig,
+                                  fix="Point keneyapp_kubeconfig (or K8S_AUTH_KUBECONFIG) at the cluster's kubeconfig "
+                                      "(development: make lab-up, then eval \"$(make -s lab-env)\").")
     try:
         return get_api_client(module=module).client
     except (CoreException, TransportError) as exc:

@@ -101,3 +101,32 @@ def staging_problems(records, version, staging="staging"):
         return []
     return ["%s was never released successfully to %s (no such record in the audit ledger): release it there first."
             % (version, staging)]
+
+
+def _hours(seconds):
+    return "%d s" % seconds if seconds < 120 else "%d min" % (seconds // 60) if seconds < 7200 else "%.1f h" % (seconds / 3600.0)
+
+
+def backup_problems(backup, rpo_seconds):
+    """The newest backup against the RPO; ``backup`` is pgbackrest_info's result (or ``{"error": ...}``)."""
+    if backup is None:
+        return []
+    if backup.get("error") or backup.get("failed"):
+        return ["The backups could not be read (%s): check keneyapp_backup_stanza and keneyapp_backup_config_path."
+                % (backup.get("error") or backup.get("msg") or "unknown error")]
+    newest = backup.get("newest")
+    if not newest:
+        return ["There is no backup of stanza %s: run playbooks/backup.yml, then release."
+                % backup.get("stanza", "?")]
+    age = int(newest.get("age_seconds") or 0)
+    if age > rpo_seconds:
+        return ["The newest backup (%s) is %s old, older than the RPO of %s (keneyapp_rpo_seconds=%d): run "
+                "playbooks/backup.yml, then release." % (newest.get("label"), _hours(age), _hours(rpo_seconds), rpo_seconds)]
+    return []
+
+
+def migration_problems(blocking):
+    """One line per blocking lint finding on the pending revisions."""
+    return ["Migration %s is not backward compatible (%s): split it into expand and contract releases, allow the "
+            "reviewed finding in keneyapp_migration_allow, or release with -e strategy=maintenance."
+            % (finding.get("revision", "?"), finding.get("rule", "?")) for finding in blocking]

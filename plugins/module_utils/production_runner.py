@@ -24,6 +24,8 @@ def run(module):
         records = store.records()
         staged = production.staged(records, params["app_version"], params["staging_environment"])
         problems += production.staging_problems(records, params["app_version"], params["staging_environment"])
+    problems += production.backup_problems(params["backup"], params["rpo_seconds"])
+    problems += production.migration_problems(params["migration_blocking"])
     summary = {"seq": staged["seq"], "timestamp": staged.get("timestamp"), "who": staged.get("who")} if staged else None
     result = {"problems": problems, "staged": summary}
     if problems:

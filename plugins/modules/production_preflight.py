@@ -20,6 +20,10 @@ description:
   - Approval - an approver (O(approved_by), or an AWX workflow whose approval node let the job run) and a change ticket.
   - Change freeze - no window of O(change_freeze) holds the current time.
   - Staging first - the audit ledger has a successful release of O(app_version) to O(staging_environment).
+  - Backup - with O(backup) (what M(keneyapp.deploy.pgbackrest_info) returned), the newest backup is at most
+    O(rpo_seconds) old.
+  - Migrations - no blocking finding of M(keneyapp.deploy.migration_lint) is left in O(migration_blocking) (the
+    lint reports none with the C(maintenance) strategy).
   - Changes nothing.
 options:
   app_version:
@@ -59,6 +63,20 @@ options:
     description: The environment name staging records carry.
     type: str
     default: staging
+  backup:
+    description:
+      - The result of M(keneyapp.deploy.pgbackrest_info) on the production stanza (its C(newest) backup), or
+        C({error: <why it could not be read>}). Omitted, the backup is not checked.
+    type: dict
+  rpo_seconds:
+    description: The recovery point objective - the newest backup may be at most this old (V(21600) is 6 h).
+    type: int
+    default: 21600
+  migration_blocking:
+    description: The blocking findings of M(keneyapp.deploy.migration_lint) on the pending revisions.
+    type: list
+    elements: dict
+    default: []
   path:
     description: The ledger file (one of O(path) and O(dsn) when O(require_staging=true)).
     type: path
@@ -85,6 +103,24 @@ EXAMPLES = r"""
     change_ticket: "{{ change_ticket | default(omit) }}"
     change_freeze: "{{ keneyapp_change_freeze }}"
     dsn: "{{ keneyapp_ledger }}"
+
+- name: Read the newest backup
+  keneyapp.deploy.pgbackrest_info:
+    stanza: keneyapp
+    run_as: postgres
+  register: backups
+
+- name: Refuse a release with a backup older than the RPO or a migration the lint blocks
+  keneyapp.deploy.production_preflight:
+    app_version: 3.3.0
+    settings: "{{ keneyapp_app_settings }}"
+    secret_key: "{{ keneyapp_secret_key }}"
+    approved_by: "{{ approved_by }}"
+    change_ticket: "{{ change_ticket }}"
+    dsn: "{{ keneyapp_ledger }}"
+    backup: "{{ backups }}"
+    rpo_seconds: 21600
+    migration_blocking: "{{ lint.blocking }}"
 """
 
 RETURN = r"""
@@ -118,6 +154,9 @@ def main():
         change_freeze=dict(type="list", elements="dict", default=[]),
         require_staging=dict(type="bool", default=True),
         staging_environment=dict(type="str", default="staging"),
+        backup=dict(type="dict"),
+        rpo_seconds=dict(type="int", default=21600),
+        migration_blocking=dict(type="list", elements="dict", default=[]),
     )
     execute(argument_spec, run, read_only=True, kubernetes=False)
 

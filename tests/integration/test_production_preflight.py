@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 
 import pytest
 
 from keneyapp_lab.testing import run_module
 
+from test_db_migrate import DROPS_LEGACY, SAMPLE
 from test_release_playbook import live_deployments, playbook, running
 
 pytestmark = pytest.mark.lab
@@ -29,7 +31,16 @@ def lines(path):
         return [json.loads(line) for line in handle]
 
 
-def test_production_is_refused_until_safe_then_released_and_recorded(lab, tmp_path, monkeypatch):
+@pytest.fixture
+def recent_backup(lab, pg_archiving):
+    """The lab's stanza with a backup younger than the production RPO (one is taken when there is none)."""
+    args = {"stanza": pg_archiving["stanza"], "config": pg_archiving["config"], "run_as": "postgres", "max_age_seconds": 3600}
+    if not run_module(lab, "keneyapp.deploy.pgbackrest_info", args)["rpo_ok"]:
+        run_module(lab, "keneyapp.deploy.pgbackrest_backup", {k: args[k] for k in ("stanza", "config", "run_as")})
+    return args
+
+
+def test_production_is_refused_until_safe_then_released_and_recorded(lab, tmp_path, monkeypatch, recent_backup):
     if not running(lab):
         assert playbook(lab, "-e", "app_version=0.1.0").returncode == 0
     major, minor = (int(p) for p in running(lab)[-1].split(".")[:2])
@@ -60,6 +71,18 @@ def test_production_is_refused_until_safe_then_released_and_recorded(lab, tmp_pa
 
     run_module(lab, "keneyapp.deploy.audit_event", {"path": ledger, "event": {
         "event": "release", "environment": "staging", "outcome": "success", "version_to": target}})
+    # Staged and approved, but the newest backup is older than a 1 s RPO and a pending revision drops a column.
+    migrations = tmp_path / "migrations"
+    shutil.copytree(SAMPLE, migrations, ignore=shutil.ignore_patterns("__pycache__"))
+    (migrations / "versions" / "0009_drop_legacy_insurance.py").write_text(DROPS_LEGACY, encoding="utf-8")
+    unsafe = release(lab, target, ledger, *(approved + ["-e", "keneyapp_rpo_seconds=1", "-e",
+                                                        "keneyapp_migrations_path=%s" % migrations]))
+    text = " ".join(unsafe.stdout.split())
+    assert unsafe.returncode != 0
+    assert "older than the RPO of 1 s (keneyapp_rpo_seconds=1): run playbooks/backup.yml" in text, text[-3000:]
+    assert "Migration 0009_drop_legacy_insurance is not backward compatible (ban-drop-column)" in text, text[-3000:]
+    assert "never released successfully to staging" not in text
+
     freeze = json.dumps({"keneyapp_change_freeze": [{"start": "2000-01-01T00:00:00Z", "end": "2100-01-01T00:00:00Z",
                                                      "reason": "test freeze"}]})
     frozen = release(lab, target, ledger, *(approved + ["-e", freeze]))

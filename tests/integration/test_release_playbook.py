@@ -119,6 +119,13 @@ def test_release_check_mode_then_real_then_idempotent(lab):
      "missing for: keneyapp-backend, keneyapp-frontend"),
     (["-e", "app_version={next}", "-e", '{"image_tag": "bad tag!"}'], "image_tag=bad tag! is neither an image tag"),
     (["-e", "app_version={next}", "-e", '{"keneyapp_ledger": ""}'], "keneyapp_ledger is empty in development"),
+    (["-e", "app_version="], "app_version is empty. Nothing was changed. Name the version to release"),
+    (["-e", "app_version={next}", "-e", "keneyapp_deploy_environment=prod"],
+     "value of keneyapp_deploy_environment must be one of: development, staging, production, got: prod"),
+    (["-e", "app_version={next}", "-e", "keneyapp_kubeconfig=/nonexistent/kubeconfig"],
+     "The kubeconfig /nonexistent/kubeconfig does not exist. Point keneyapp_kubeconfig"),
+    (["-e", "app_version={next}", "-e", "keneyapp_namespace=Keneyapp_Dev"],
+     "keneyapp_namespace=Keneyapp_Dev is not a Kubernetes namespace name"),
 ])
 def test_bad_input_is_refused_and_changes_nothing(lab, args, message):
     if not running(lab):

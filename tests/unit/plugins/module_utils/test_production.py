@@ -62,3 +62,32 @@ def test_staging_first_reads_successful_staging_releases_of_that_version():
     assert "3.3.0 was never released successfully to staging" in production.staging_problems(records, "3.3.0")[0]
     assert production.staging_problems(records, "3.2.0") == []
     assert production.staged(records, "3.2.0")["seq"] == 4
+
+
+@pytest.mark.parametrize("backup, rpo, expected", [
+    (None, 21600, None),
+    ({"newest": {"label": "20261126-101500F", "age_seconds": 600}}, 21600, None),
+    ({"newest": {"label": "20261126-101500F", "age_seconds": 21601}}, 21600,
+     "The newest backup (20261126-101500F) is 6.0 h old, older than the RPO of 6.0 h (keneyapp_rpo_seconds=21600)"),
+    ({"newest": {"label": "20261126-101500F", "age_seconds": 95}}, 60,
+     "is 95 s old, older than the RPO of 60 s (keneyapp_rpo_seconds=60)"),
+    ({"newest": None, "stanza": "keneyapp"}, 21600, "There is no backup of stanza keneyapp: run playbooks/backup.yml"),
+    ({"error": "stanza 'keneyapp' does not exist", "newest": None}, 21600,
+     "The backups could not be read (stanza 'keneyapp' does not exist): check keneyapp_backup_stanza"),
+])
+def test_the_newest_backup_is_held_against_the_rpo(backup, rpo, expected):
+    problems = production.backup_problems(backup, rpo)
+    if expected is None:
+        assert problems == []
+    else:
+        [problem] = problems
+        assert expected in problem
+
+
+def test_each_blocking_migration_finding_is_one_problem_with_its_ways_out():
+    blocking = [{"revision": "0009_drop_legacy_insurance", "rule": "ban-drop-column"},
+                {"revision": "0010_rename", "rule": "renaming-column"}]
+    problems = production.migration_problems(blocking)
+    assert [p.split(" is not")[0] for p in problems] == ["Migration 0009_drop_legacy_insurance", "Migration 0010_rename"]
+    assert all("-e strategy=maintenance" in p and "keneyapp_migration_allow" in p for p in problems)
+    assert production.migration_problems([]) == []

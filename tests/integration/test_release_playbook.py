@@ -72,9 +72,12 @@ def test_release_check_mode_then_real_then_idempotent(lab):
     target = "%d.%d.0" % (major, minor + 1)
     snapshot = live_deployments(lab)
 
-    checked = playbook(lab, "-e", "app_version=%s" % target, "--check")
+    checked = playbook(lab, "-e", "app_version=%s" % target, "--check", "--diff")
     assert checked.returncode == 0, checked.stdout[-3000:]
     assert "check mode, nothing changed" in checked.stdout
+    # The diff shows each Deployment's version label going from what runs to the target.
+    assert re.search(r"^-\s+app\.kubernetes\.io/version: %s$" % re.escape(before[-1]), checked.stdout, re.M), checked.stdout[-3000:]
+    assert re.search(r"^\+\s+app\.kubernetes\.io/version: %s$" % re.escape(target), checked.stdout, re.M)
     assert live_deployments(lab) == snapshot, "check mode changed the cluster"
 
     port = lab.slot_port("route:%s/keneyapp-backend" % NAMESPACE)
@@ -99,11 +102,13 @@ def test_release_check_mode_then_real_then_idempotent(lab):
     wait_until("the new version answering on the load balancer", only_new_version)
     assert answers[-1]["errors"] == 0
 
-    again = playbook(lab, "-e", "app_version=%s" % target)
-    assert again.returncode == 0
-    assert "already running and complete: nothing to do" in " ".join(again.stdout.split())
-    assert recap(again)["changed"] == 0
-    assert live_deployments(lab) == after
+    # Re-releasing what runs changes nothing, whatever the strategy asked (no switch, no canary).
+    for strategy in ("rolling", "blue_green", "canary"):
+        again = playbook(lab, "-e", "app_version=%s" % target, "-e", "strategy=%s" % strategy)
+        assert again.returncode == 0, again.stdout[-3000:]
+        assert "already running and complete: checked in place (rolling)" in " ".join(again.stdout.split())
+        assert recap(again)["changed"] == 0, strategy
+        assert live_deployments(lab) == after, strategy
 
 
 @pytest.mark.parametrize("args, message", [

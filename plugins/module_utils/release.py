@@ -11,7 +11,7 @@ Deployment's ``app.kubernetes.io/version`` label, never the image tag.
 
 from __future__ import annotations
 
-from ansible_collections.keneyapp.deploy.plugins.module_utils import semver
+from ansible_collections.keneyapp.deploy.plugins.module_utils import maintenance, semver
 from ansible_collections.keneyapp.deploy.plugins.module_utils.errors import InvalidInput
 
 VERSION_LABEL = "app.kubernetes.io/version"
@@ -29,10 +29,16 @@ STRATEGIES = ("rolling", "blue_green", "canary", "maintenance")
 
 
 def live_color(service, color_label="color"):
-    """The colour the live Service selects, or None (no Service or no colour in its selector)."""
+    """The colour the live Service selects, or None (no Service or no colour in its selector).
+
+    During a maintenance window the Service selects the page's pods; the colour is the
+    one of the selector it remembers (maintenance.ANNOTATION), which comes back after it.
+    """
     if not service:
         return None
-    return ((service.get("spec") or {}).get("selector") or {}).get(color_label)
+    selector = (service.get("spec") or {}).get("selector") or {}
+    remembered = maintenance.decode_selector(maintenance.remembered_text(service))
+    return (remembered or selector).get(color_label)
 
 
 def deployment_summary(deployment):

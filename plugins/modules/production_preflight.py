@@ -65,8 +65,8 @@ options:
     default: staging
   backup:
     description:
-      - The result of M(keneyapp.deploy.pgbackrest_info) on the production stanza (its C(newest) backup), or
-        C({error: <why it could not be read>}). Omitted, the backup is not checked.
+      - "The result of M(keneyapp.deploy.pgbackrest_info) on the production stanza (its C(newest) backup), or
+        C({error: <why it could not be read>}). Omitted, the backup is not checked."
     type: dict
   rpo_seconds:
     description: The recovery point objective - the newest backup may be at most this old (V(21600) is 6 h).

@@ -116,8 +116,6 @@ def test_release_check_mode_then_real_then_idempotent(lab):
     (["-e", "app_version=9.9"], "is not a SemVer 2.0.0 version"),
     (["-e", "app_version=0.0.1"], "is older than the running"),
     (["-e", "app_version={next}", "-e", "strategy=big_bang"], "value of strategy must be one of"),
-    (["-e", "app_version={next}", "-e", "strategy=maintenance"],
-     "The maintenance strategy (chosen with -e strategy) is not available"),
     (["-e", "app_version={next}", "-e", "strategy=blue_green", "-e", '{"keneyapp_validation_interval_seconds": 0}'],
      "keneyapp_validation_interval_seconds > 0 (is 0)"),
     (["-e", "app_version={next}", "-e", "strategy=blue_green", "-e", '{"keneyapp_live_base_urls": {}}'],

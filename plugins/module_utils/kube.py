@@ -103,7 +103,7 @@ def connect(module):
     from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException  # pylint: disable=import-outside-toplevel
 
     kubeconfig = module.params.get("kubeconfig")
-    if isinstance(kubeconfig, str) and not os.path.isfile(os.path.expanduser(kubeconfig)):
+    if isinstance(kubeconfig, str) and not os.path.exists(os.path.expanduser(kubeconfig)):
         raise KeneyappDeployError("The kubeconfig %s does not exist." % kubeconfig,
                                   fix="Point keneyapp_kubeconfig (or K8S_AUTH_KUBECONFIG) at the cluster's kubeconfig "
                                       "(development: make lab-up, then eval \"$(make -s lab-env)\").")

@@ -28,7 +28,7 @@ if ! python -m keneyapp_lab status >/dev/null 2>&1; then
     started_lab=1
 fi
 phase integration pytest -q tests/integration
-phase molecule molecule test
+phase molecule molecule test --all
 if [[ -n $started_lab ]]; then
     phase lab-down python -m keneyapp_lab down
 fi

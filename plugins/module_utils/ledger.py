@@ -136,3 +136,15 @@ def describe(report, where):
     head = report["head"]
     return "Ledger %s verifies: %d record(s), head %s." % (
         where, report["records"], ("seq %d, hash %s" % (head["seq"], head["hash"])) if head else "empty")
+
+
+def select(records, match=None, limit=1):
+    """The newest ``limit`` records whose fields equal every item of ``match`` (newest first)."""
+    match = match or {}
+    found = []
+    for record in reversed(list(records)):
+        if all(record.get(key) == value for key, value in match.items()):
+            found.append(record)
+            if len(found) >= limit:
+                break
+    return found

@@ -54,3 +54,13 @@ def run_verify(module):
     if params["fail_on_broken"] and (report["first_broken"] or report["torn"]):
         raise KeneyappDeployError(message, ledger=store.where, **report)
     return dict(report, msg=message, ledger=store.where)
+
+
+def run_query(module):
+    """The newest records that match (read-only)."""
+    params = module.params
+    if params["limit"] < 1:
+        raise InvalidInput("limit=%d: ask for at least one record." % params["limit"], fix="limit: 1 (the default) or more.")
+    store = _store(params)
+    found = ledger.select(store.records(), params["match"], params["limit"])
+    return {"records": found, "record": found[0] if found else None, "ledger": store.where}

@@ -172,3 +172,27 @@ def test_app_then_database_under_a_broken_lock_is_recorded(lab, dev_db, tmp_path
         held = lease(lab)
         if held and held["spec"]["holderIdentity"] == "alice@elsewhere":
             run_module(lab, "keneyapp.deploy.deploy_lock", dict(other, state="absent"))
+
+
+def test_db_revision_previous_is_what_the_last_release_in_the_ledger_migrated_from(lab, dev_db, tmp_path):
+    ledger = str(tmp_path / "ledger.jsonl")
+    url = lab.state["postgres"]["url"]
+    head = revision_of(url)
+    release = {"event": "release", "environment": "development", "outcome": "success", "version_to": "4.1.0",
+               "migration": {"from_revision": head, "to_revision": head, "revisions": []}}
+    run_module(lab, "keneyapp.deploy.audit_event", {"path": ledger, "event": release})
+    refused = rollback(lab, ledger, "-e", "db_revision=previous", "-e", "rollback_app=false")
+    assert refused.returncode != 0, refused.stdout[-3000:]
+    assert "the last release in the audit ledger (seq 1, 4.1.0) migrated nothing. Nothing was changed." in text(refused)
+    assert revision_of(url) == head and len(records(ledger)) == 1
+
+    release = dict(release, version_to="4.2.0", migration={"from_revision": "0007_insurance_set_not_null",
+                                                           "to_revision": head, "revisions": [head]})
+    run_module(lab, "keneyapp.deploy.audit_event", {"path": ledger, "event": release})
+    done = rollback(lab, ledger, "-e", "db_revision=previous", "-e", "rollback_app=false", "-e", "rollback_db_backup=false")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "seq 2, nothing -> 4.2.0" in text(done) and "-e db_revision=previous undoes that" in text(done)
+    assert revision_of(url) == "0007_insurance_set_not_null"
+    record = records(ledger)[-1]
+    assert (record["event"], record["last_release_seq"], record["db_revision_to"], record["backup"]) == (
+        "rollback", 2, "0007_insurance_set_not_null", "skipped")

@@ -41,3 +41,11 @@ def test_the_ledger_holds_one_successful_release_per_strategy():
     # Each step ended on a promote of both components (the weights only rose on promotes).
     assert last_per_step and all(set(d.values()) == {"promote"} for d in last_per_step.values()), canary["gates"]
     assert [r["seq"] for r in records] == list(range(1, len(records) + 1))
+
+
+def test_the_load_balancer_answers_9_3_0(host):
+    with open(os.path.join(os.path.dirname(STATE), "slots.json"), encoding="utf-8") as handle:
+        port = json.load(handle)["route:keneyapp-dev/keneyapp-backend"]["port"]
+    for _i in range(5):
+        headers = host.check_output("curl -s -D - -o /dev/null http://127.0.0.1:%d/api/patients" % port)
+        assert "x-keneyapp-version: 9.3.0" in headers.lower()

@@ -134,3 +134,14 @@ def test_a_dsn_psycopg_cannot_parse_is_refused_without_its_password():
     with pytest.raises(KeneyappDeployError) as exc:
         store.verify()
     assert "Cannot connect to the ledger database" in str(exc.value) and "pw-4711" not in str(exc.value)
+
+
+def test_select_returns_the_newest_matching_records_first():
+    records = [{"seq": 1, "event": "release", "environment": "staging"},
+               {"seq": 2, "event": "release", "environment": "production"},
+               {"seq": 3, "event": "rollback", "environment": "production"},
+               {"seq": 4, "event": "release", "environment": "production"}]
+    assert [r["seq"] for r in ledger.select(records, {"event": "release", "environment": "production"})] == [4]
+    assert [r["seq"] for r in ledger.select(records, {"environment": "production"}, limit=5)] == [4, 3, 2]
+    assert ledger.select(records, {"event": "backup"}) == []
+    assert [r["seq"] for r in ledger.select(records, None, limit=2)] == [4, 3]

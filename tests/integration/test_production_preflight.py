@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 import shutil
+import threading
 
 import pytest
 
@@ -97,3 +98,34 @@ def test_production_is_refused_until_safe_then_released_and_recorded(lab, tmp_pa
     assert (record["environment"], record["outcome"], record["approved_by"], record["change_ticket"]) == (
         "production", "success", "dr.ndiaye", "CHG-7")
     assert key not in open(ledger, encoding="utf-8").read()
+
+
+def test_production_picks_the_strategy_from_semver_alone(lab, tmp_path, monkeypatch):
+    """A patch rolls, a minor canaries, a major goes blue-green: release.yml's preflight, run as production."""
+    if not running(lab):
+        assert playbook(lab, "-e", "app_version=0.1.0").returncode == 0
+    major, minor, patch = (int(p) for p in running(lab)[-1].split(".")[:3])
+    wanted = {"%d.%d.%d" % (major, minor, patch + 1): "patch release, strategy rolling",
+              "%d.%d.0" % (major, minor + 1): "minor release, strategy canary",
+              "%d.0.0" % (major + 1): "major release, strategy blue_green"}
+    ledger = str(tmp_path / "ledger.jsonl")
+    for version in wanted:
+        run_module(lab, "keneyapp.deploy.audit_event", {"path": ledger, "event": {
+            "event": "release", "environment": "staging", "outcome": "success", "version_to": version}})
+    monkeypatch.setenv("KENEYAPP_SECRET_KEY", secrets.token_urlsafe(40))
+    snapshot = live_deployments(lab)
+    args = ["-e", json.dumps(PRODUCTION), "-e", "approved_by=dr.ndiaye", "-e", "change_ticket=CHG-8",
+            "-e", "keneyapp_rpo_seconds=0", "-e", "keneyapp_ledger=%s" % ledger]
+    results = {}
+    threads = [threading.Thread(target=lambda v=v: results.__setitem__(
+        v, playbook(lab, "-e", "app_version=%s" % v, *args, book="tests/integration/playbooks/preflight.yml"))) for v in wanted]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for version, expected in wanted.items():
+        text = " ".join(results[version].stdout.split())
+        assert results[version].returncode == 0, text[-3000:]
+        assert "(%s: production %s)" % (expected, expected.split(",", maxsplit=1)[0]) in text, (version, text[-3000:])
+    assert live_deployments(lab) == snapshot, "preflight changed nothing"
+    assert len(lines(ledger)) == 3, "preflight recorded nothing"

@@ -176,6 +176,11 @@ def _refuse(state, problems):
     return error(text, problems=[p["problem"] for p in problems])
 
 
+def _missing_service(problems, namespace, name):
+    _problem(problems, "Service %s/%s (in services) does not exist." % (namespace, name),
+             "Name the live Services of the app (kubectl get services -n %s)." % namespace, missing=True)
+
+
 def _problem(problems, problem, fix, missing=False):
     problems.append({"problem": problem, "fix": fix, "missing": missing})
 
@@ -238,8 +243,7 @@ def plan_enable(namespace, services, deployment, configmap, page, replicas=1, de
     plans = []
     for name, service in services:
         if service is None:
-            _problem(problems, "Service %s/%s (in services) does not exist." % (namespace, name),
-                     "Name the live Services of the app (kubectl get services -n %s)." % namespace, missing=True)
+            _missing_service(problems, namespace, name)
             continue
         current = selector_of(service)
         raw = remembered_text(service)
@@ -312,8 +316,7 @@ def plan_disable(namespace, services, deployment, deployment_name="keneyapp-main
     entries = []
     for name, service in services:
         if service is None:
-            _problem(problems, "Service %s/%s (in services) does not exist." % (namespace, name),
-                     "Name the live Services of the app (kubectl get services -n %s)." % namespace, missing=True)
+            _missing_service(problems, namespace, name)
             continue
         current = selector_of(service)
         raw = remembered_text(service)

@@ -24,18 +24,6 @@ description:
     C(<path>.torn-<time>) and the records before it are kept - and a warning says so.
   - Adds C(timestamp) (UTC) and C(who) (the local user) when O(event) has none.
 options:
-  path:
-    description: The ledger file. One of O(path) and O(dsn).
-    type: path
-  dsn:
-    description:
-      - The ledger database, C(postgresql://user@host:port/database). Keep the password in C(PGPASSWORD) or a C(.pgpass)
-        file.
-    type: str
-  table:
-    description: The ledger table in O(dsn).
-    type: str
-    default: keneyapp_ledger
   event:
     description: The record's fields; C(event) (what happened - release, rollback, backup, ...) is required.
     type: dict
@@ -47,6 +35,7 @@ options:
     default: []
 extends_documentation_fragment:
   - keneyapp.deploy.attributes_info
+  - keneyapp.deploy.ledger
 seealso:
   - module: keneyapp.deploy.audit_verify
 """

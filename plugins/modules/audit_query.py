@@ -18,16 +18,6 @@ description:
     C(-e db_revision=previous).
   - Reads only; verify the chain with M(keneyapp.deploy.audit_verify).
 options:
-  path:
-    description: The ledger file. One of O(path) and O(dsn).
-    type: path
-  dsn:
-    description: The ledger database (password in C(PGPASSWORD) or C(.pgpass)).
-    type: str
-  table:
-    description: The ledger table in O(dsn).
-    type: str
-    default: keneyapp_ledger
   match:
     description: Field values a record must have (equality), for example C({event, environment, outcome}).
     type: dict
@@ -38,6 +28,7 @@ options:
     default: 1
 extends_documentation_fragment:
   - keneyapp.deploy.attributes_info
+  - keneyapp.deploy.ledger
 seealso:
   - module: keneyapp.deploy.audit_event
   - module: keneyapp.deploy.audit_verify

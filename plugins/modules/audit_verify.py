@@ -20,22 +20,13 @@ description:
     elsewhere and compare.
   - Changes nothing.
 options:
-  path:
-    description: The ledger file. One of O(path) and O(dsn).
-    type: path
-  dsn:
-    description: The ledger database (password in C(PGPASSWORD) or C(.pgpass)).
-    type: str
-  table:
-    description: The ledger table in O(dsn).
-    type: str
-    default: keneyapp_ledger
   fail_on_broken:
     description: Fail when the chain is broken or the file ends with a torn line.
     type: bool
     default: true
 extends_documentation_fragment:
   - keneyapp.deploy.attributes_info
+  - keneyapp.deploy.ledger
 seealso:
   - module: keneyapp.deploy.audit_event
 """

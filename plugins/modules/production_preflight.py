@@ -77,18 +77,9 @@ options:
     type: list
     elements: dict
     default: []
-  path:
-    description: The ledger file (one of O(path) and O(dsn) when O(require_staging=true)).
-    type: path
-  dsn:
-    description: The ledger database (password in C(PGPASSWORD)).
-    type: str
-  table:
-    description: The ledger table in O(dsn).
-    type: str
-    default: keneyapp_ledger
 extends_documentation_fragment:
   - keneyapp.deploy.attributes_info
+  - keneyapp.deploy.ledger
 seealso:
   - module: keneyapp.deploy.audit_event
 """

@@ -7,6 +7,15 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
 failed=()
 summary=()
+# pytest's own one-line-per-failure summary, repeated at the very end: CI shows the
+# tail of the output, and a failure must name itself there.
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+pytest_logged() {
+    local name=$1; shift
+    pytest -rfE "$@" 2>&1 | tee "$logs/$name.log"
+    return "${PIPESTATUS[0]}"
+}
 phase() {
     local name=$1; shift
     local start=$SECONDS
@@ -19,7 +28,7 @@ phase() {
 phase changelog antsibull-changelog lint
 phase ansible-lint ansible-lint --nocolor -q --strict
 phase sanity tools/sanity.sh
-phase unit pytest -q tests/unit
+phase unit pytest_logged unit -q tests/unit
 # One lab for the integration tests and molecule: started here unless one runs (then
 # both reuse it), and stopped here, checking that no process of it is left.
 started_lab=
@@ -27,7 +36,7 @@ if ! python -m keneyapp_lab status >/dev/null 2>&1; then
     phase lab-up env KENEYAPP_LAB_OWNER=make-test python -m keneyapp_lab up
     started_lab=1
 fi
-phase integration pytest -q tests/integration
+phase integration pytest_logged integration -q --durations=25 tests/integration
 phase molecule molecule test --all
 if [[ -n $started_lab ]]; then
     phase lab-down python -m keneyapp_lab down
@@ -37,5 +46,6 @@ printf '%s\n' "${summary[@]}"
 echo "phases: $((${#summary[@]} - ${#failed[@]})) passed, ${#failed[@]} failed"
 if ((${#failed[@]})); then
     echo "FAILED: ${failed[*]}"
+    grep -hE '^(FAILED|ERROR) ' "$logs"/*.log 2>/dev/null | cut -c1-400
     exit 1
 fi

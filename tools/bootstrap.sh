@@ -7,7 +7,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 PYTHON_VERSION=${PYTHON_VERSION:-3.12.1}
 PACKAGES=(postgresql-15 postgresql-client-15 pgbackrest prometheus redis-server haproxy nginx-light
-          curl rsync git make ca-certificates shellcheck)
+          prometheus-pushgateway chromium curl rsync git make ca-certificates shellcheck)
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
 system() {

@@ -2,4 +2,5 @@
 
 from __future__ import annotations
 
+from canary_runs import canary_runs  # noqa: F401  pylint: disable=unused-import,import-error
 from keneyapp_lab.testing import lab, namespace, pg_archiving, pg_database  # noqa: F401  pylint: disable=unused-import

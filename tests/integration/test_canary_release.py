@@ -6,140 +6,69 @@ import json
 import os
 import subprocess
 import sys
-import threading
 
 import pytest
 
+from canary_runs import Load, canaries, next_version, settle  # pylint: disable=import-error
 from keneyapp_lab import services
 from keneyapp_lab import state as lab_state
-from keneyapp_lab.testing import versions_answered
-from keneyapp_sample.loadgen import run_load
-from test_release_playbook import NAMESPACE, live_deployments, playbook, running  # pylint: disable=import-error
+from test_release_playbook import NAMESPACE, live_deployments, playbook  # pylint: disable=import-error
 
 pytestmark = pytest.mark.lab
 WEB = ("keneyapp-backend", "keneyapp-frontend")
 SHORT = json.dumps({"keneyapp_canary_steps": [{"weight": 25, "pause_seconds": 4}, {"weight": 100, "pause_seconds": 0}]})
 
 
-def _next(version, minor=1):
-    major, mnr, _patch = (int(p) for p in version.split(".")[:3])
-    return "%d.%d.0" % (major, mnr + minor)
+_next = next_version
+_canaries = canaries
 
 
 @pytest.fixture
 def settled(lab):
     """Every component on one version, all pods Ready, no canary running: that version."""
-    try:
-        live = live_deployments(lab)
-    except Exception:  # pylint: disable=broad-except
-        live = {}
-    versions = {v[0] for v in live.values()}
-    if len(versions) == 1 and all(v[2] == v[3] > 0 for v in live.values()):
-        return versions.pop()
-    version = _next(running(lab)[-1] if running(lab) else "0.1.0")
-    result = playbook(lab, "-e", "app_version=%s" % version)
-    assert result.returncode == 0, result.stdout[-3000:]
-    return version
-
-
-class Load:
-    """100 requests/s through both web components' routes (50 each) until the block ends, on "/"
-    (the path whose series the sample app creates at 0, so rate() sees every request)."""
-
-    def __init__(self, lab, rate=50, concurrency=4):
-        self.stop = threading.Event()
-        self.errors, self.sent = {}, {}
-        self.threads = [threading.Thread(target=self._run, args=(lab, app, rate, concurrency)) for app in WEB]
-
-    def _run(self, lab, app, rate, concurrency):
-        port = lab.slot_port("route:%s/%s" % (NAMESPACE, app))
-        self.errors[app] = self.sent[app] = 0
-        while not self.stop.is_set():
-            summary = run_load("http://127.0.0.1:%d/" % port, requests=2 * rate, concurrency=concurrency, rate=rate,
-                               duration=2)
-            self.errors[app] += summary["errors"]
-            self.sent[app] += summary["requests"]
-
-    def __enter__(self):
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for thread in self.threads:
-            thread.join()
-
-
-def _canaries(lab):
-    out = {}
-    for app in WEB:
-        dep = lab.apps.read_namespaced_deployment("%s-canary" % app, NAMESPACE)
-        route = lab.custom.get_namespaced_custom_object("gateway.networking.k8s.io", "v1", NAMESPACE, "httproutes", app)
-        refs = [r["name"] for rule in route["spec"]["rules"] for r in rule["backendRefs"]]
-        out[app] = (dep.spec.replicas, refs)
-    return out
+    return settle(lab)
 
 
 def _text(result):
     return " ".join(result.stdout.split())
 
 
-def _ledger(path):
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle]
-
-
-def test_healthy_canary_walks_five_steps_and_promotes(lab, settled, tmp_path):
-    new = _next(settled)
-    ledger = str(tmp_path / "ledger.jsonl")
-    before = {app: lab.core.read_namespaced_service(app, NAMESPACE).spec.selector["color"] for app in WEB}
-    with Load(lab) as load:
-        result = playbook(lab, "-e", "app_version=%s" % new, "-e", "strategy=canary", "-e", "keneyapp_ledger=%s" % ledger)
-    text = _text(result)
-    assert result.returncode == 0, result.stdout[-4000:]
+def test_healthy_canary_walks_five_steps_and_promotes(canary_runs):
+    """The shared promoted run (an AWX job through ansible-runner; canary_runs.py)."""
+    run = canary_runs.promoted
+    assert run.job.status == "successful", run.job.stdout[-4000:]
     for step, weight in enumerate((5, 25, 50, 75, 100), start=1):
-        assert "step %d/5 (%d %%) keneyapp-backend: error rate 0.00 %%" % (step, weight) in text, text[-3000:]
-    assert "Canary %s promoted" % new in text
-    assert {v[0] for v in live_deployments(lab).values()} == {new}, "the live colours run the new version"
-    assert {app: lab.core.read_namespaced_service(app, NAMESPACE).spec.selector["color"] for app in WEB} == before
-    assert _canaries(lab) == {app: (0, [app]) for app in WEB}, "canary scaled to 0, its routing gone"
-    assert load.errors == {app: 0 for app in WEB} and min(load.sent.values()) > 1000, (load.errors, load.sent)
-    [record] = _ledger(ledger)
+        assert "step %d/5 (%d %%) keneyapp-backend: error rate 0.00 %%" % (step, weight) in run.text, run.text[-3000:]
+    assert "Canary %s promoted" % run.new in run.text
+    assert run.live_versions == {run.new}, "the live colours run the new version"
+    assert run.selectors_after == run.selectors_before
+    assert run.canaries == {app: (0, [app]) for app in WEB}, "canary scaled to 0, its routing gone"
+    assert run.load_errors == {app: 0 for app in WEB} and min(run.load_sent.values()) > 1000, (run.load_errors, run.load_sent)
+    [record] = [r for r in canary_runs.records() if r.get("awx_job_id") == 101 and r["event"] == "release"]
     assert (record["outcome"], record["strategy"], record["version_from"], record["version_to"]) == (
-        "success", "canary", settled, new)
+        "success", "canary", run.old, run.new)
     # Every evaluation of every step, with each app's decision and measured values, as printed above.
     assert sorted({g["weight"] for g in record["gates"]}) == [5, 25, 50, 75, 100]
     last = {g["weight"]: g for g in record["gates"]}
     assert all(g["decisions"] == {app: "promote" for app in WEB} for g in last.values()), record["gates"]
     assert all(g["values"]["keneyapp-backend"]["error_rate"] == 0 for g in last.values())
+    # The bands each evaluation was judged against: the development inventory's.
+    assert all(g["bands"]["error_rate"] == [0.001, 0.01] and g["bands"]["p95"] == [0.5, 2.0] for g in record["gates"])
 
 
-def test_canary_failing_every_20th_request_is_rolled_back_at_the_first_step(lab, settled, tmp_path):
-    old, new = settled, _next(settled)
-    ledger = str(tmp_path / "ledger.jsonl")
-    faulty = json.dumps({"keneyapp_app_settings": {"DEBUG": "True", "ENVIRONMENT": "development",
-                                                   "KENEYAPP_FAIL_EVERY": "20"}})
-    # 100 canary requests before the gates judge (50 % of 50 requests/s: 4 s), so the
-    # measured rate is 5 % +- 1 request rather than 1 in 34.
-    steps = json.dumps({"keneyapp_canary_steps": [{"weight": 50, "pause_seconds": 9}, {"weight": 100, "pause_seconds": 0}],
-                        "keneyapp_gates": {"window": "30s", "min_requests": 100}})
-    with Load(lab):
-        result = playbook(lab, "-e", "app_version=%s" % new, "-e", "strategy=canary", "-e", steps, "-e", faulty,
-                          "-e", "keneyapp_ledger=%s" % ledger)
-    text = _text(result)
-    assert result.returncode != 0
-    [record] = _ledger(ledger)
+def test_canary_failing_every_20th_request_is_rolled_back_at_the_first_step(canary_runs):
+    run = canary_runs.rolled_back
+    assert run.job.status == "failed"
+    [record] = [r for r in canary_runs.records() if r.get("awx_job_id") == 102 and r["event"] == "release"]
     assert record["outcome"] == "rolled_back" and "gates say rollback at step 1" in record["error"]
     assert record["gates"][-1]["decisions"]["keneyapp-backend"] == "rollback"
     assert 0.03 <= record["gates"][-1]["values"]["keneyapp-backend"]["error_rate"] <= 0.07
-    assert "Canary release of %s aborted: gates say rollback at step 1 (50 %%)" % new in text, text[-3000:]
-    rates = [float(part.split(" %")[0]) for part in text.split("keneyapp-backend: error rate ")[1:]]
+    assert "Canary release of %s aborted: gates say rollback at step 1 (50 %%)" % run.new in run.text, run.text[-3000:]
+    rates = [float(part.split(" %")[0]) for part in run.text.split("keneyapp-backend: error rate ")[1:]]
     assert any(3.0 <= r <= 7.0 for r in rates), rates
-    assert {v[0] for v in live_deployments(lab).values()} == {old}, "stable untouched"
-    assert _canaries(lab) == {app: (0, [app]) for app in WEB}
-    port = lab.slot_port("route:%s/keneyapp-backend" % NAMESPACE)
-    assert versions_answered(port, 20)["versions"] == {old: 20}
+    assert run.live_versions == {run.old}, "stable untouched"
+    assert run.canaries == {app: (0, [app]) for app in WEB}
+    assert run.answered == {run.old: 20}
 
 
 HOLD = json.dumps({"keneyapp_gates": {"window": "30s", "min_requests": 20, "evaluations_per_pause": 1,

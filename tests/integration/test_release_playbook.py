@@ -102,8 +102,9 @@ def test_release_check_mode_then_real_then_idempotent(lab):
     wait_until("the new version answering on the load balancer", only_new_version)
     assert answers[-1]["errors"] == 0
 
-    # Re-releasing what runs changes nothing, whatever the strategy asked (no switch, no canary).
-    for strategy in ("rolling", "blue_green", "canary"):
+    # Re-releasing what runs changes nothing, whatever the strategy asked (no colour switch; a
+    # canary goes the same way in preflight, and the molecule scenario "release" re-releases with it).
+    for strategy in ("rolling", "blue_green"):
         again = playbook(lab, "-e", "app_version=%s" % target, "-e", "strategy=%s" % strategy)
         assert again.returncode == 0, again.stdout[-3000:]
         assert "already running and complete: checked in place (rolling)" in " ".join(again.stdout.split())

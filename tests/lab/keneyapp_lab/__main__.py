@@ -39,7 +39,7 @@ def _locked():
 
 def _pids(st):
     result = {}
-    for name in ("postgres", "redis", "haproxy", "prometheus", "nginx", "agent"):
+    for name in ("postgres", "redis", "haproxy", "pushgateway", "prometheus", "nginx", "agent"):
         if (st.get(name) or {}).get("pid"):
             result[name] = st[name]["pid"]
     for name, pid in ((st.get("cluster") or {}).get("pids") or {}).items():
@@ -82,12 +82,14 @@ def up(owner=None):
             _say("PostgreSQL 15 + pgBackRest stanza")
             st["postgres"] = services.start_postgres(run_dir)
             lab_state.save(st)
-            _say("Redis, HAProxy, Prometheus, nginx")
+            _say("Redis, HAProxy, Pushgateway, Prometheus, nginx")
             st["redis"] = services.start_redis(run_dir)
             lab_state.save(st)
             st["haproxy"] = services.start_haproxy(run_dir)
             lab_state.save(st)
-            st["prometheus"] = services.start_prometheus(run_dir, os.path.join(run_dir, "targets.json"))
+            st["pushgateway"] = services.start_pushgateway(run_dir)
+            lab_state.save(st)
+            st["prometheus"] = services.start_prometheus(run_dir, os.path.join(run_dir, "targets.json"), st["pushgateway"])
             lab_state.save(st)
             st["nginx"] = services.start_nginx(run_dir)
             lab_state.save(st)
@@ -152,7 +154,7 @@ def _down(st):
     workdir = (st.get("cluster") or {}).get("workdir") or os.path.join(lab_state.STATE_DIR, "kwok")
     if os.path.isdir(workdir):
         cluster.delete(workdir)
-    for name in ("nginx", "prometheus", "haproxy", "redis"):
+    for name in ("nginx", "prometheus", "pushgateway", "haproxy", "redis"):
         services.stop_simple(st.get(name))
     if st.get("postgres"):
         services.stop_postgres(st["postgres"])
@@ -178,6 +180,7 @@ def env_lines(st):
         ("KENEYAPP_LEDGER_DSN", pg["ledger_url"]),
         ("KENEYAPP_REDIS_URL", st["redis"]["url"]),
         ("KENEYAPP_PROMETHEUS_URL", st["prometheus"]["url"]),
+        ("KENEYAPP_PUSHGATEWAY_URL", st["pushgateway"]["url"]),
         ("KENEYAPP_LB_HOST", "127.0.0.1"),
         ("KENEYAPP_LB_SOCKET", hap["socket"]),
         ("KENEYAPP_LB_FIRST_PORT", str(hap["first_port"])),

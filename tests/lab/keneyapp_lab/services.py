@@ -188,8 +188,20 @@ def haproxy_command(sock_path, command, timeout=5.0):
 # --- Prometheus -----------------------------------------------------------------------------
 
 
-def start_prometheus(run_dir, targets_file):
-    """Prometheus scraping the node agent's file_sd targets every second."""
+def start_pushgateway(run_dir):
+    """A Prometheus Pushgateway on a loopback port: the collection pushes its release metrics there."""
+    base = os.path.join(run_dir, "pushgateway")
+    os.makedirs(base, exist_ok=True)
+    port = free_port()
+    pid = procs.spawn(["prometheus-pushgateway", "--web.listen-address=127.0.0.1:%d" % port, "--log.level=warn"],
+                      os.path.join(base, "pushgateway.log"), cwd=base)
+    url = "http://127.0.0.1:%d" % port
+    wait_for("the Pushgateway at %s" % url, lambda: _http_ok(url + "/-/ready"), timeout=30, interval=0.2)
+    return {"pid": pid, "port": port, "url": url}
+
+
+def start_prometheus(run_dir, targets_file, pushgateway=None):
+    """Prometheus scraping the node agent's file_sd targets (and the Pushgateway) every second."""
     base = os.path.join(run_dir, "prometheus")
     os.makedirs(os.path.join(base, "data"), exist_ok=True)
     if not os.path.exists(targets_file):
@@ -203,6 +215,10 @@ def start_prometheus(run_dir, targets_file):
             {"job_name": "prometheus", "static_configs": [{"targets": ["127.0.0.1:%d" % port]}]},
         ],
     }
+    if pushgateway:
+        # honor_labels: the pushed job/instance labels are kept, as a Pushgateway needs.
+        cfg["scrape_configs"].append({"job_name": "pushgateway", "honor_labels": True,
+                                      "static_configs": [{"targets": ["127.0.0.1:%d" % pushgateway["port"]]}]})
     path = os.path.join(base, "prometheus.yml")
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(cfg, handle, indent=1)   # JSON is YAML

@@ -66,6 +66,10 @@ class Lab:
     def prometheus_url(self):
         return self.state["prometheus"]["url"]
 
+    @property
+    def pushgateway_url(self):
+        return self.state["pushgateway"]["url"]
+
     def slot_port(self, key, timeout=20.0):
         """The load balancer port the node agent gave ``svc:ns/name`` or ``route:ns/name``."""
         return wait_until("a load balancer slot for %s" % key,

@@ -36,7 +36,30 @@ if ! python -m keneyapp_lab status >/dev/null 2>&1; then
     phase lab-up env KENEYAPP_LAB_OWNER=make-test python -m keneyapp_lab up
     started_lab=1
 fi
-phase integration pytest_logged integration -q --durations=25 tests/integration
+# The integration tests in two lanes at once: the tests that release to keneyapp-dev or
+# share the lab's WAL archiving run one after another (lane A); the module and database
+# tests that keep to namespaces, databases and clusters of their own run beside them
+# (lane B, its output printed after lane A's). Both reuse the lab started above.
+LANE_B=(test_alembic_migration test_alert_rules_role test_bluegreen_switch test_canary_host_routers
+        test_canary_weight test_db_backup test_grafana_dashboard_queries test_http_probe test_lab
+        test_lab_database test_metrics_gate test_migration_lint_module test_release_metrics test_rollout_modules)
+integration() {
+    local lane_b=() ignore=() name
+    for name in "${LANE_B[@]}"; do
+        lane_b+=("tests/integration/$name.py")
+        ignore+=("--ignore=tests/integration/$name.py")
+    done
+    pytest -rfE -q -p no:cacheprovider --durations=10 "${lane_b[@]}" > "$logs/integration-b.log" 2>&1 &
+    local pid_b=$!
+    pytest_logged integration-a -q --durations=25 "${ignore[@]}" tests/integration
+    local rc_a=$?
+    wait "$pid_b"
+    local rc_b=$?
+    printf '\n--- integration, lane B (modules and databases of their own), beside lane A:\n'
+    cat "$logs/integration-b.log"
+    ((rc_a == 0 && rc_b == 0))
+}
+phase integration integration
 phase molecule molecule test --all
 if [[ -n $started_lab ]]; then
     phase lab-down python -m keneyapp_lab down

@@ -13,6 +13,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -48,7 +49,7 @@ def inventory_script(env_name):
 
 
 def awx_job(lab, pdd, playbook, env_name="development", extravars=None, job_id=1, user="awx-operator",
-            template="KeneyApp release", envvars=None, timeout=900):
+            template="KeneyApp release", envvars=None, timeout=900, cmdline=None):
     """Run ``playbook`` (relative to the project) as AWX job ``job_id`` launched by ``user``; returns a Job."""
     os.makedirs(os.path.join(pdd, "inventory"), exist_ok=True)
     os.makedirs(os.path.join(pdd, "env"), exist_ok=True)
@@ -70,6 +71,10 @@ def awx_job(lab, pdd, playbook, env_name="development", extravars=None, job_id=1
         json.dump(env, handle)
     with open(os.path.join(pdd, "env", "settings"), "w", encoding="utf-8") as handle:
         json.dump({"job_timeout": timeout, "suppress_ansible_output": True}, handle)
+    if cmdline:
+        # AWX's job type "check" and "show changes" become --check and --diff.
+        with open(os.path.join(pdd, "env", "cmdline"), "w", encoding="utf-8") as handle:
+            handle.write(" ".join(shlex.quote(arg) for arg in cmdline))
     ident = str(job_id)
     run_env = dict(os.environ, PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
     for key in ("ANSIBLE_CONFIG", "KUBECONFIG"):
@@ -89,3 +94,34 @@ def awx_job(lab, pdd, playbook, env_name="development", extravars=None, job_id=1
     events.sort(key=lambda e: e.get("counter", 0))
     return Job(status=read("status").strip(), rc=int(read("rc", "-1").strip() or -1), stdout=read("stdout"),
                events=events, artifacts=art)
+
+
+_JOBS = iter(range(1001, 1000000))
+
+
+def awx_playbook(lab, workdir, book, *args, env=None):
+    """``playbook(lab, *args, book=...)`` as an AWX job: the ``-e`` values become the job's extra vars (as a
+    survey and the template give them), ``--check``/``--diff`` its job type and diff mode, ``env`` what its
+    credentials inject. Returns what ``subprocess.run`` would (``returncode``, ``stdout``), so a test reads
+    it the same way."""
+    extravars, cmdline = {}, []
+    items = list(args)
+    while items:
+        item = items.pop(0)
+        if item in ("-e", "--extra-vars"):
+            value = items.pop(0)
+            if value.lstrip().startswith("{"):
+                extravars.update(json.loads(value))
+            else:
+                for pair in shlex.split(value):
+                    key, _sep, val = pair.partition("=")
+                    extravars[key] = val
+        elif item in ("--check", "--diff", "-C", "-D"):
+            cmdline.append(item)
+        else:
+            raise ValueError("awx_playbook: %r is not something an AWX job template passes" % item)
+    job_id = next(_JOBS)
+    pdd = os.path.join(str(workdir), "job-%d" % job_id)
+    job = awx_job(lab, pdd, book, extravars=extravars, job_id=job_id, envvars=env, cmdline=cmdline,
+                  template="KeneyApp %s" % os.path.splitext(os.path.basename(book))[0].replace("_", " "))
+    return subprocess.CompletedProcess(args=[book] + list(args), returncode=job.rc, stdout=job.stdout, stderr="")

@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+from awx_job import awx_playbook  # pylint: disable=import-error
 from keneyapp_lab import state as lab_state
 from keneyapp_lab.testing import deployment, http_get, prometheus_query, run_module, wait_until
 
@@ -205,8 +206,9 @@ def test_maintenance_playbook_on_off_in_development(lab, tmp_path):
     assert all(remembered is None for _selector, remembered in before.values()), "keneyapp-dev is in maintenance already"
     port = lab.slot_port("route:%s/keneyapp-backend" % DEV)
 
-    on = playbook(lab, "-e", "state=enabled", "-e", json.dumps({"maintenance_estimated_return": "21:45 CET"}), book="playbooks/maintenance.yml",
-                  env=env)
+    # Both runs as AWX jobs (the "KeneyApp maintenance page on/off" templates, through ansible-runner).
+    on = awx_playbook(lab, tmp_path, "playbooks/maintenance.yml", "-e", "state=enabled",
+                      "-e", json.dumps({"maintenance_estimated_return": "21:45 CET"}), env=env)
     try:
         assert on.returncode == 0, on.stdout[-3000:]
         assert "Serving the maintenance page on keneyapp-backend" in on.stdout
@@ -216,7 +218,7 @@ def test_maintenance_playbook_on_off_in_development(lab, tmp_path):
         status, _headers, body = wait_until("the page on the public route", lambda: page_answer("http://127.0.0.1:%d/" % port))
         assert status == 503 and "Retour estimé: 21:45 CET" in body
     finally:
-        off = playbook(lab, "-e", "state=disabled", book="playbooks/maintenance.yml", env=env)
+        off = awx_playbook(lab, tmp_path, "playbooks/maintenance.yml", "-e", "state=disabled", env=env)
     assert off.returncode == 0, off.stdout[-3000:]
     assert {name: service_state(lab, DEV, name) for name in WEB} == before
     assert lab.apps.read_namespaced_deployment(PAGE, DEV).spec.replicas == 0

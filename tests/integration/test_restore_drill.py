@@ -12,6 +12,7 @@ import pytest
 from keneyapp_lab import procs
 from keneyapp_lab.testing import run_module, wait_until
 
+from awx_job import awx_playbook  # pylint: disable=import-error
 from test_release_playbook import playbook
 
 pytestmark = pytest.mark.lab
@@ -49,7 +50,8 @@ def drill(lab, source_url, database, report, *extra):
                               "restore_drill_report": str(report),
                               "restore_drill_dir": "/var/tmp/keneyapp-drill-%s" % uuid.uuid4().hex[:8],
                               "restore_drill_tables": ["patients", "appointments", "missing_table"]})]
-    proc = playbook(lab, *(args + list(extra)), book="playbooks/restore_drill.yml")
+    # As an AWX job (the "KeneyApp restore drill" template): ansible-runner over an AWX-like private data dir.
+    proc = awx_playbook(lab, report.parent, "playbooks/restore_drill.yml", *(args + list(extra)))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     return proc.stdout, json.loads(report.read_text(encoding="utf-8"))
 

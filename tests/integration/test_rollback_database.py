@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from awx_job import awx_playbook  # pylint: disable=import-error
 from keneyapp_lab.testing import run_module
 from test_db_migrate import SAMPLE, backups, revision_of  # pylint: disable=import-error
 from test_release_playbook import NAMESPACE, live_deployments, playbook, recap, running  # pylint: disable=import-error
@@ -25,8 +27,8 @@ LEASE = "release-keneyapp-development"
 
 
 def rollback(lab, ledger, *args):
-    """ansible-playbook rollback.yml -i inventories/development -e keneyapp_ledger=<ledger> <args>."""
-    return playbook(lab, "-e", "keneyapp_ledger=%s" % ledger, *args, book="rollback.yml")
+    """rollback.yml -i inventories/development -e keneyapp_ledger=<ledger> <args>, as an AWX job ("KeneyApp rollback")."""
+    return awx_playbook(lab, os.path.dirname(str(ledger)), "rollback.yml", "-e", "keneyapp_ledger=%s" % ledger, *args)
 
 
 def records(path):
@@ -89,7 +91,9 @@ def test_database_only_check_mode_then_backup_then_downgrade(lab, dev_db, tmp_pa
 
     checked = rollback(lab, ledger, "-e", "db_revision=%s" % EARLIER, "-e", "rollback_app=false", "--check")
     assert checked.returncode == 0, checked.stdout[-3000:]
-    repos = ", ".join(str(r) for r in sorted({b["database"]["repo-key"] for b in before_backups.values()}))
+    # The stanza's repositories, from its configuration (there may be no backup yet to list them).
+    with open(pgbr["config"], encoding="utf-8") as handle:
+        repos = ", ".join(sorted({m.group(1) for m in re.finditer(r"^repo(\d+)-path=", handle.read(), re.M)}))
     assert "check mode, nothing changed - would back up (full, repo %s) then downgrade %s -> %s" % (
         repos, head, EARLIER) in text(checked), checked.stdout[-3000:]
     assert revision_of(url) == head and backups(pgbr).keys() == before_backups.keys()

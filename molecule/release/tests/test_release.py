@@ -33,7 +33,7 @@ def test_the_ledger_holds_one_successful_release_per_strategy():
     with open(os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ledger.jsonl"), encoding="utf-8") as handle:
         records = [json.loads(line) for line in handle]
     landed = [(r["version_to"], r["strategy"]) for r in records if r["outcome"] == "success" and r["version_to"] != r.get("version_from")]
-    assert landed[-2:] == [("9.2.0", "blue_green"), ("9.3.0", "canary")]
+    assert landed[-2:] == [("9.2.0", "rolling"), ("9.3.0", "canary")]
     canary = [r for r in records if r["version_to"] == "9.3.0" and r["strategy"] == "canary"][-1]
     last_per_step = {}
     for gate in canary["gates"]:

@@ -14,6 +14,7 @@ import pytest
 
 from awx_job import awx_job  # pylint: disable=import-error
 from keneyapp_lab.testing import run_module
+from test_db_migrate import backups  # pylint: disable=import-error
 from test_production_preflight import PRODUCTION, recent_backup  # noqa: F401  pylint: disable=import-error,unused-import
 from test_release_playbook import live_deployments, running  # pylint: disable=import-error
 
@@ -78,3 +79,18 @@ def test_an_audit_verify_job_checks_the_shared_ledger(lab, canary_runs, tmp_path
     assert job.status == "successful", job.stdout[-3000:]
     count = len(canary_runs.records())
     assert "verifies: %d record(s)" % count in " ".join(job.stdout.split()), job.stdout[-2000:]
+
+
+def test_a_backup_job_takes_a_backup_pgbackrest_lists_with_the_awx_user(lab, tmp_path, recent_backup):  # noqa: F811
+    """playbooks/backup.yml as the "KeneyApp backup" template (an incremental on top of the recent full)."""
+    pgbr = {"config": recent_backup["config"], "stanza": recent_backup["stanza"]}
+    before = backups(pgbr)
+    job = awx_job(lab, str(tmp_path / "job-107"), "playbooks/backup.yml", job_id=107, user="frank",
+                  template="KeneyApp backup", extravars={"backup_type": "incr"})
+    assert job.status == "successful", job.stdout[-3000:]
+    new = {label: b for label, b in backups(pgbr).items() if label not in before}
+    assert {b["type"] for b in new.values()} == {"incr"} and new, new
+    text = " ".join(job.stdout.split())
+    assert any("Backup %s (incr, stanza %s)" % (label, pgbr["stanza"]) in text for label in new), text[-2000:]
+    # The AWX user who launched it, in pgBackRest's own annotation of each new backup.
+    assert {b.get("annotation", {}).get("by") for b in new.values()} == {"frank"}, new

@@ -94,6 +94,17 @@ def scripts(tmp_path):
     return str(folder)
 
 
+MIN_BASELINE_SECONDS = 10.0
+
+
+def baseline_warning(seconds):
+    """The line to print when the command baseline is shorter than the issue's 10 s floor (else None)."""
+    if seconds >= MIN_BASELINE_SECONDS:
+        return None
+    return ("WARNING: the alembic upgrade head baseline ran %.2f s, under the %.0f s the issue asks for, so start-up "
+            "weighs in the ratio; raise BACKFILL_ROWS." % (seconds, MIN_BASELINE_SECONDS))
+
+
 def test_alembic_migration_against_the_alembic_command(lab, tmp_path):
     pg = lab.state["postgres"]
     base = pg["url"].rsplit("/", 1)[0]
@@ -155,6 +166,7 @@ def test_alembic_migration_against_the_alembic_command(lab, tmp_path):
     print("  alembic_migration task                    %6.2f s  %.2fx  (target <= 1.3x)" % (mod_s, mod_s / base_s))
     print("  alembic_migration with nothing to do      %6.2f s  (Ansible's fixed cost)" % fixed)
     print("  task - fixed cost                         %6.2f s  %.2fx" % (mod_s - fixed, (mod_s - fixed) / base_s))
+    print(baseline_warning(base_s) or "  baseline >= %.0f s: the figure measures the migration, not start-up" % MIN_BASELINE_SECONDS)
 
 
 def test_pgbackrest_full_backup_against_pg_dump(lab, tmp_path):

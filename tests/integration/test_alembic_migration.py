@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import psycopg
 import pytest
@@ -79,6 +80,58 @@ def upgrade():
 def downgrade():
     op.drop_column("patients", "nickname")
 '''
+
+# A chain on 0003: two good revisions, then one that fails (each its own transaction).
+ADDS_COLUMN = '''"""Adds patients.{column}.
+
+Revision ID: {revision}
+Revises: {down}
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "{revision}"
+down_revision = "{down}"
+
+
+def upgrade():
+    op.add_column("patients", sa.Column("{column}", sa.Text(), nullable=True))
+
+
+def downgrade():
+    op.drop_column("patients", "{column}")
+'''
+SLEEPS = '''"""A statement that runs longer than statement_timeout.
+
+Revision ID: 0009_sleeps
+Revises: 0003_prescriptions
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0009_sleeps"
+down_revision = "0003_prescriptions"
+
+
+def upgrade():
+    op.add_column("patients", sa.Column("slept", sa.Text(), nullable=True))
+    op.execute("SELECT pg_sleep(30)")
+
+
+def downgrade():
+    op.drop_column("patients", "slept")
+'''
+
+
+def good(revision, down, column):
+    return ("%s.py" % revision, ADDS_COLUMN.format(revision=revision, down=down, column=column))
+
+
+def stacked(source, revision, down):
+    """One of the single revisions above, renamed and put on ``down``."""
+    old = source.split("Revision ID: ")[1].split("\n")[0]
+    return ("%s.py" % revision, source.replace(old, revision).replace("Revises: 0003_prescriptions", "Revises: %s" % down)
+            .replace('down_revision = "0003_prescriptions"', 'down_revision = "%s"' % down))
 
 
 @pytest.fixture
@@ -163,6 +216,50 @@ def test_a_revision_failing_halfway_leaves_revision_and_schema_as_they_were(lab,
     assert columns(url, "patients") == before, "the ADD COLUMN before the failure was rolled back"
 
 
+def test_revisions_before_a_failing_one_stay_applied(lab, database, tmp_path):
+    """good -> good -> failing in one run: one transaction per revision, so the good ones stay."""
+    bare, password, url = database
+    folder = scripts(tmp_path, good("0009_ok", "0003_prescriptions", "nickname"), good("0010_ok", "0009_ok", "note"),
+                     stacked(FAILS_HALFWAY, "0011_fails", "0010_ok"))
+    migrate(lab, bare, password, script_location=folder, revision="0003_prescriptions")
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO patients (first_name, last_name) VALUES ('Awa', 'Diop')")
+    failed = migrate(lab, bare, password, script_location=folder)
+    assert failed.get("failed") and failed["failed_revision"] == "0011_fails", failed
+    assert [step["revision"] for step in failed["applied"]] == ["0009_ok", "0010_ok"]
+    assert failed["to_revision"] == revision_of(url) == "0010_ok"
+    assert "stays at revision 0010_ok" in failed["msg"] and "division by zero" in failed["msg"]
+    cols = columns(url, "patients")
+    assert {"nickname", "note"} <= cols and "half_done" not in cols, "0009/0010 committed, 0011 rolled back"
+
+
+def test_a_good_revision_before_a_failing_concurrent_index_stays_applied(lab, database, tmp_path):
+    bare, password, url = database
+    folder = scripts(tmp_path, good("0009_ok", "0003_prescriptions", "nickname"),
+                     stacked(CONCURRENT_UNIQUE, "0010_unique_last_name", "0009_ok"))
+    migrate(lab, bare, password, script_location=folder, revision="0003_prescriptions")
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO patients (first_name, last_name) VALUES ('Awa', 'Diop'), ('Moussa', 'Diop')")
+    failed = migrate(lab, bare, password, script_location=folder, drop_invalid_indexes=True)
+    assert failed.get("failed") and failed["failed_revision"] == "0010_unique_last_name", failed
+    assert [step["revision"] for step in failed["applied"]] == ["0009_ok"]
+    assert failed["to_revision"] == revision_of(url) == "0009_ok" and "nickname" in columns(url, "patients")
+    assert failed["invalid_indexes"] == ["uq_patients_last_name"] and failed["invalid_indexes_dropped"] is True
+
+
+def test_statement_timeout_cancels_a_long_statement(lab, database, tmp_path):
+    bare, password, url = database
+    folder = scripts(tmp_path, ("0009_sleeps.py", SLEEPS))
+    migrate(lab, bare, password, script_location=folder, revision="0003_prescriptions")
+    started = time.monotonic()
+    failed = migrate(lab, bare, password, script_location=folder, statement_timeout="1s")
+    elapsed = time.monotonic() - started
+    assert failed.get("failed") and failed["failed_revision"] == "0009_sleeps", failed
+    assert "canceling statement due to statement timeout" in failed["msg"] and "pg_sleep(30)" in failed["msg"]
+    assert elapsed < 20, "cancelled after 1 s, not after the 30 s sleep (%.1f s with Ansible's start-up)" % elapsed
+    assert revision_of(url) == "0003_prescriptions" and "slept" not in columns(url, "patients")
+
+
 def test_a_failing_concurrent_index_is_not_stamped_and_names_the_invalid_index(lab, database, tmp_path):
     bare, password, url = database
     folder = scripts(tmp_path, ("0009_unique_last_name.py", CONCURRENT_UNIQUE))
@@ -218,6 +315,11 @@ def test_bad_inputs_each_give_one_message_and_change_nothing(lab, database, tmp_
     for args, expected in cases:
         result = migrate(lab, bare, password, **args)
         assert result.get("failed") and expected in result["msg"], (args, result)
+        # One message: one line, no traceback (ansible-core 2.19+ puts this placeholder in every failed result
+        # whose module gave no traceback; an unexpected error would carry its traceback here).
+        assert len(result["msg"].strip().splitlines()) == 1, (args, result["msg"])
+        assert result.get("exception", "(traceback unavailable)") == "(traceback unavailable)", (args, result)
+        assert "Traceback" not in str(result), (args, result)
         assert password not in str(result)
         assert revision_of(url) == "0002_appointments", args
 

@@ -244,6 +244,41 @@ def test_production_defaults_render_30_day_time_retention(cluster):
     assert "repo2-path=/var/lib/pgbackrest-dr" in conf and "pg1-path=/var/lib/postgresql/15/main" in conf
 
 
+def test_the_cronjob_manifest_is_accepted_by_the_api_server(cluster):
+    """The rendered CronJob, created with dry_run=All (kubectl apply --dry-run=server) in a namespace of its own:
+    the API server validates it (schema, securityContext) and stores nothing."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    namespace = "t-cronjob-%s" % secrets.token_hex(4)
+    path = os.path.join(cluster.base, "cronjob-%s.yaml" % namespace)
+    proc = cluster.play(tasks_from="cronjob", only={"keneyapp_backup_cronjob_path": path,
+                                                    "keneyapp_backup_cronjob_namespace": namespace,
+                                                    "keneyapp_backup_cronjob_uid": 105})
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    with open(path, encoding="utf-8") as handle:
+        manifest = yaml.safe_load(handle)
+    pod = manifest["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsUser"] == 105, "the uid comes from keneyapp_backup_cronjob_uid"
+    assert manifest["metadata"]["namespace"] == namespace
+
+    core, batch = cluster.lab.core, client.BatchV1Api(cluster.lab.api)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+    try:
+        created = batch.create_namespaced_cron_job(namespace, manifest, dry_run="All")
+        assert created.metadata.name == "pgbackrest-keneyapp" and created.spec.schedule == "0 */6 * * *"
+        assert created.spec.job_template.spec.template.spec.security_context.run_as_user == 105
+        assert batch.list_namespaced_cron_job(namespace).items == [], "a dry run stores nothing"
+        # The same call refuses a manifest the API server would not accept (the check can fail).
+        broken = json.loads(json.dumps(manifest))
+        broken["spec"]["schedule"] = "every six hours"
+        with pytest.raises(ApiException) as refused:
+            batch.create_namespaced_cron_job(namespace, broken, dry_run="All")
+        assert refused.value.status == 422 and "schedule" in refused.value.body
+    finally:
+        core.delete_namespace(namespace)
+
+
 def test_bad_inputs_give_one_clear_message_and_change_nothing(cluster):
     before = cluster.info()["backup"]
 

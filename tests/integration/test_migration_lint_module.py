@@ -96,6 +96,23 @@ def test_the_samples_safe_insurance_number_pattern_passes():
     assert result["from_revision"] == "0003_prescriptions" and result["to_revision"] == "0008_appointments_patient_idx"
 
 
+def test_a_first_release_linted_from_base_passes():
+    """A fresh database lints 0001-0008: the plain CREATE INDEXes of 0001-0003 are on tables created in the same
+    revision (nothing reads them yet), so squawk does not flag them; the safe insurance_number steps pass as above."""
+    result = lint({"script_location": str(SAMPLE), "from_revision": "base"})
+    assert not result.get("failed"), result.get("msg")
+    assert result["passed"] is True and result["blocking"] == []
+    assert result["from_revision"] == "base" and result["to_revision"] == "0008_appointments_patient_idx"
+    assert [r["revision"] for r in result["revisions"]][:3] == ["0001_patients", "0002_appointments", "0003_prescriptions"]
+    assert {r["kind"] for r in result["revisions"][:3]} == {"expand"}
+    # The non-concurrent index builds were in the stream squawk read.
+    for statement in ("CREATE TABLE patients (", "CREATE INDEX ix_patients_last_name ON patients (last_name)",
+                      "CREATE INDEX ix_prescriptions_appointment_id ON prescriptions (appointment_id)"):
+        assert statement in result["sql"], statement
+    assert {(f["revision"], f["rule"]) for f in result["advisory"]} == {
+        ("0004_insurance_add_nullable", "prefer-text-field"), ("0007_insurance_set_not_null", "ban-drop-constraint")}
+
+
 @pytest.mark.parametrize("revision, rule, statement, safe_form", [
     ("0009_literal_not_null", "adding-not-nullable-field", "ALTER TABLE patients ALTER COLUMN email SET NOT NULL",
      "ADD CHECK (col IS NOT NULL) NOT VALID"),

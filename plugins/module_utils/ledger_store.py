@@ -99,15 +99,23 @@ class FileStore:
             lines = handle.read().split(b"\n")
         return _readable(line.decode("utf-8", errors="replace") for line in lines if line.strip())
 
-    def verify(self):
+    def _lines(self):
+        """The numbered complete lines, and the torn tail after the last newline (or None)."""
         if not os.path.exists(self.path):
-            return ledger.verify_lines([])
+            return [], None
         with open(self.path, "rb") as handle:
             data = handle.read()
         parts = data.split(b"\n")
         torn = parts.pop() if parts else b""
         lines = [(number, part.decode("utf-8", errors="replace")) for number, part in enumerate(parts, 1)]
-        return ledger.verify_lines(lines, (len(parts) + 1, torn.decode("utf-8", errors="replace")) if torn else None)
+        return lines, (len(parts) + 1, torn.decode("utf-8", errors="replace")) if torn else None
+
+    def verify(self):
+        return ledger.verify_lines(*self._lines())
+
+    def verified(self):
+        """(the verification report, the records before the first broken line): one read, for readers that decide."""
+        return _verified(*self._lines())
 
 
 class PostgresStore:
@@ -174,13 +182,26 @@ class PostgresStore:
                 return []
             return _readable(row[0] for row in conn.execute("SELECT line FROM %s ORDER BY seq" % self.table))
 
-    def verify(self):
+    def _lines(self):
         with self._connect() as conn:
             present = conn.execute("SELECT to_regclass(%s)", (self.table,)).fetchone()[0]
             if not present:
-                return ledger.verify_lines([])
+                return []
             rows = conn.execute("SELECT line FROM %s ORDER BY seq" % self.table).fetchall()
-        return ledger.verify_lines([(number, row[0]) for number, row in enumerate(rows, 1)])
+        return [(number, row[0]) for number, row in enumerate(rows, 1)]
+
+    def verify(self):
+        return ledger.verify_lines(self._lines())
+
+    def verified(self):
+        """(the verification report, the records before the first broken line): one read, for readers that decide."""
+        return _verified(self._lines())
+
+
+def _verified(lines, torn_tail=None):
+    report = ledger.verify_lines(lines, torn_tail)
+    # The lines before the first broken one parsed and chained: the records a decision may rest on.
+    return report, [ledger.parse_line(line[1]) for line in lines[:report["records"]]]
 
 
 def _readable(lines):

@@ -96,6 +96,16 @@ def staged(records, version, staging="staging"):
     return found
 
 
+def ledger_problems(report, where):
+    """A broken chain (``ledger.verify_lines``'s report) cannot prove a staging release: refuse, naming the line."""
+    broken = report.get("first_broken")
+    if not broken:
+        return []
+    return ["The audit ledger %s is broken at line %d: %s. It cannot prove the staging release: run "
+            "playbooks/audit_verify.yml -e keneyapp_ledger=<the same ledger> to see the damage, and restore the ledger "
+            "from a copy you trust (never edit it by hand) before releasing." % (where, broken["line"], broken["reason"])]
+
+
 def staging_problems(records, version, staging="staging"):
     if staged(records, version, staging):
         return []

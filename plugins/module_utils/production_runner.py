@@ -21,9 +21,14 @@ def run(module):
     staged = None
     if params["require_staging"]:
         store = ledger_store.open_store(params["path"], params["dsn"], params["table"])
-        records = store.records()
-        staged = production.staged(records, params["app_version"], params["staging_environment"])
-        problems += production.staging_problems(records, params["app_version"], params["staging_environment"])
+        # Only a verified chain counts: a record after a broken line (or in a torn tail) proves nothing.
+        report, records = store.verified()
+        broken = production.ledger_problems(report, store.where)
+        if broken:
+            problems += broken
+        else:
+            staged = production.staged(records, params["app_version"], params["staging_environment"])
+            problems += production.staging_problems(records, params["app_version"], params["staging_environment"])
     problems += production.backup_problems(params["backup"], params["rpo_seconds"])
     problems += production.migration_problems(params["migration_blocking"])
     summary = {"seq": staged["seq"], "timestamp": staged.get("timestamp"), "who": staged.get("who")} if staged else None

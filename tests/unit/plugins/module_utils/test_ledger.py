@@ -145,3 +145,21 @@ def test_select_returns_the_newest_matching_records_first():
     assert [r["seq"] for r in ledger.select(records, {"environment": "production"}, limit=5)] == [4, 3, 2]
     assert ledger.select(records, {"event": "backup"}) == []
     assert [r["seq"] for r in ledger.select(records, None, limit=2)] == [4, 3]
+
+
+@pytest.mark.parametrize("damage", ["not-json", "edited", "torn"])
+def test_verified_gives_only_the_records_before_the_damage(tmp_path, damage):
+    store = filled(tmp_path, 4)
+    lines = open(store.path, encoding="utf-8").readlines()
+    if damage == "not-json":
+        lines[2] = lines[2][:20] + "\n"
+    elif damage == "edited":
+        lines[2] = lines[2].replace('"1.2.0"', '"9.9.9"')
+    else:
+        lines[3] = lines[3][:-1]
+    rewrite(store, lines)
+    report, records = store.verified()
+    # Lines 1-2 are intact in every case; line 3 is damaged, or line 4 is torn (then 3 records verify).
+    intact = 3 if damage == "torn" else 2
+    assert [r["version_to"] for r in records] == ["1.%d.0" % i for i in range(intact)]
+    assert report["records"] == intact and report == store.verify()

@@ -6,7 +6,8 @@ import datetime
 
 import pytest
 
-from ansible_collections.keneyapp.deploy.plugins.module_utils import production
+from ansible_collections.keneyapp.deploy.plugins.module_utils import ledger, ledger_store, production, production_runner
+from ansible_collections.keneyapp.deploy.plugins.module_utils.errors import KeneyappDeployError
 
 GOOD = {"DEBUG": "False", "ENABLE_BOOTSTRAP_ADMIN": "False", "ALLOWED_ORIGINS": "https://keneyapp.com,https://www.keneyapp.com"}
 KEY = "q3V9x2Lk8sPz0wNc4rTb7yHm1jGf6dAeU5oIiRv"
@@ -62,6 +63,101 @@ def test_staging_first_reads_successful_staging_releases_of_that_version():
     assert "3.3.0 was never released successfully to staging" in production.staging_problems(records, "3.3.0")[0]
     assert production.staging_problems(records, "3.2.0") == []
     assert production.staged(records, "3.2.0")["seq"] == 4
+
+
+def _honest_chain(count):
+    """``count`` chained records: releases of 3.0.0, 3.1.0, ... to staging (each line as the store writes it)."""
+    records, previous = [], None
+    for number in range(count):
+        previous = ledger.chain({"event": "release", "environment": "staging", "outcome": "success",
+                                 "version_to": "3.%d.0" % number}, previous)
+        records.append(previous)
+    return records
+
+
+def _forged_staging_release(after, version):
+    """The next record by seq and prev_hash, but with a made-up hash (written by hand, not by the writer)."""
+    return {"event": "release", "environment": "staging", "outcome": "success", "version_to": version,
+            "seq": after["seq"] + 1, "prev_hash": after["hash"], "hash": "0" * 64}
+
+
+def _numbered(records):
+    return [(number, ledger.canonical(record).decode("utf-8")) for number, record in enumerate(records, 1)]
+
+
+@pytest.mark.parametrize("damage", ["forged-last", "edited-middle"])
+def test_a_broken_chain_is_refused_naming_its_line_and_the_fix(damage):
+    records = _honest_chain(4)
+    if damage == "forged-last":
+        records.append(_forged_staging_release(records[-1], "3.9.0"))
+        expected = len(records)
+    else:
+        records[1] = dict(records[1], version_to="3.9.0")
+        expected = 2
+    [problem] = production.ledger_problems(ledger.verify_lines(_numbered(records)), "/var/log/ledger.jsonl")
+    assert "The audit ledger /var/log/ledger.jsonl is broken at line %d: " % expected in problem, problem
+    assert "playbooks/audit_verify.yml" in problem and "restore the ledger" in problem
+
+
+def test_an_intact_chain_or_a_torn_tail_is_no_ledger_problem():
+    lines = _numbered(_honest_chain(3))
+    assert production.ledger_problems(ledger.verify_lines(lines), "x") == []
+    assert production.ledger_problems(ledger.verify_lines(lines, (4, '{"event":"rel')), "x") == []
+
+
+def _preflight_params(path, version):
+    return {"settings": {"DEBUG": "False", "ENABLE_BOOTSTRAP_ADMIN": "False", "ALLOWED_ORIGINS": "https://keneyapp.com"},
+            "secret_key": KEY, "require_approval": True, "approved_by": "dr.ndiaye", "change_ticket": "CHG-1",
+            "awx_workflow_job_id": None, "change_freeze": [], "require_staging": True, "staging_environment": "staging",
+            "backup": None, "rpo_seconds": 21600, "migration_blocking": [], "app_version": version,
+            "path": path, "dsn": None, "table": "keneyapp_ledger"}
+
+
+class _Module:  # pylint: disable=too-few-public-methods
+    def __init__(self, params):
+        self.params = params
+        self.check_mode = False
+
+
+def _ledger_file(tmp_path, honest, extra=""):
+    store = ledger_store.FileStore(str(tmp_path / "ledger.jsonl"))
+    for record in honest:
+        store.append({key: value for key, value in record.items() if key not in ("seq", "prev_hash", "hash")})
+    with open(store.path, "a", encoding="utf-8") as handle:
+        handle.write(extra)
+    return store
+
+
+def test_the_preflight_refuses_a_forged_staging_record_naming_its_line(tmp_path):
+    store = _ledger_file(tmp_path, _honest_chain(3))
+    last = store.verify()["head"]
+    forged = ledger.canonical(_forged_staging_release(last, "3.9.0")).decode("utf-8") + "\n"
+    with open(store.path, "a", encoding="utf-8") as handle:
+        handle.write(forged)
+    with open(store.path, encoding="utf-8") as handle:
+        expected = len(handle.readlines())
+    with pytest.raises(KeneyappDeployError) as refused:
+        production_runner.run(_Module(_preflight_params(store.path, "3.9.0")))
+    text = str(refused.value)
+    assert "Production release of 3.9.0 refused" in text and "is broken at line %d" % expected in text, text
+    assert refused.value.details["staged"] is None
+    # The honest records still prove what they prove once the forged line is gone.
+    with open(store.path, encoding="utf-8") as handle:
+        kept = handle.readlines()[:-1]
+    with open(store.path, "w", encoding="utf-8") as handle:
+        handle.writelines(kept)
+    assert production_runner.run(_Module(_preflight_params(store.path, "3.2.0")))["staged"]["seq"] == 3
+
+
+def test_a_staging_record_in_a_torn_tail_proves_nothing(tmp_path):
+    """A complete record without its newline is a torn write to the writer: the preflight must not count it."""
+    honest = _honest_chain(2)
+    tail = ledger.chain({"event": "release", "environment": "staging", "outcome": "success", "version_to": "3.9.0"},
+                        honest[-1])
+    store = _ledger_file(tmp_path, honest, ledger.canonical(tail).decode("utf-8"))
+    assert store.verify()["torn"]["line"] == 3
+    with pytest.raises(KeneyappDeployError, match="3.9.0 was never released successfully to staging"):
+        production_runner.run(_Module(_preflight_params(store.path, "3.9.0")))
 
 
 @pytest.mark.parametrize("backup, rpo, expected", [

@@ -75,8 +75,11 @@ def deployment_summary(deployment):
     return summary
 
 
-def component_state(app, service, deployments, color_label="color"):
-    """Summarise one web component from its live Service and its Deployments by name."""
+def component_state(app, service, deployments, color_label="color", preview_exists=None):
+    """Summarise one web component from its live Service and its Deployments by name.
+
+    ``preview_exists`` says whether the ``<app>-preview`` Service exists (None: not read).
+    """
     color = live_color(service, color_label)
     if color is not None and color not in COLORS:
         # A maintenance switch or a hand edit: report it, do not guess a version.
@@ -94,6 +97,7 @@ def component_state(app, service, deployments, color_label="color"):
         "app": app,
         "kind": "web",
         "service_exists": service is not None,
+        "preview_exists": preview_exists,
         "live_color": color,
         "idle_color": idle_color,
         "version": live["version"] if live else None,
@@ -139,6 +143,35 @@ def worker_state(app, deployment):
         "switch_back": False,
         "deployments": {app: live} if live else {},
     }
+
+
+def missing_objects(components, strategy):
+    """What a strategy needs that the namespace lacks, as sentences; [] when nothing is missing.
+
+    Only for web components whose live Service exists: a first release (no Service) applies
+    the app's manifests, which bring every object. Rolling needs the live colour's
+    Deployment; blue-green also the idle colour's Deployment and the ``<app>-preview``
+    Service; canary also the ``<app>-canary`` Deployment. A maintenance release serves the
+    page in front of whatever runs and rolls the live Deployment, so it needs that one too.
+    """
+    missing = []
+    for comp in components:
+        if comp["kind"] != "web" or not comp["service_exists"]:
+            continue
+        app, color = comp["app"], comp["live_color"]
+        if color not in COLORS:
+            missing.append("%s: its Service selects the colour %s, neither blue nor green" % (app, color))
+            continue
+        if comp["live"] is None:
+            missing.append("%s: no Deployment %s-%s for its live colour" % (app, app, color))
+        if strategy == "blue_green":
+            if comp["idle"] is None:
+                missing.append("%s: no Deployment %s-%s for the idle colour" % (app, app, comp["idle_color"]))
+            if comp.get("preview_exists") is False:
+                missing.append("%s: no Service %s-preview to smoke-test the idle colour through" % (app, app))
+        if strategy == "canary" and "%s-canary" % app not in comp["deployments"]:
+            missing.append("%s: no Deployment %s-canary" % (app, app))
+    return missing
 
 
 def plan_release(components, app_version=None, environment="development", default_strategy="rolling", strategy=None,

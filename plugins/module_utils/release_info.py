@@ -15,7 +15,8 @@ def read_component(client, namespace, app, color_label):
     for suffix in release.COLORS + ("canary",):
         name = "%s-%s" % (app, suffix)
         deployments[name] = kube.get_object(client, "apps/v1", "Deployment", namespace, name)
-    return release.component_state(app, service, deployments, color_label)
+    preview = kube.get_object(client, "v1", "Service", namespace, "%s-preview" % app) if service is not None else None
+    return release.component_state(app, service, deployments, color_label, preview_exists=preview is not None if service else None)
 
 
 def read_worker(client, namespace, app):
@@ -33,4 +34,5 @@ def run(module):
     client = kube.connect(module)
     components = [read_component(client, params["namespace"], app, params["color_label"]) for app in params["apps"]]
     components += [read_worker(client, params["namespace"], app) for app in params["workers"]]
-    return dict(components=components, **release.plan_release(components, *plan_args))
+    plan = release.plan_release(components, *plan_args)
+    return dict(components=components, missing_objects=release.missing_objects(components, plan["strategy"]), **plan)

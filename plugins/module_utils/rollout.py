@@ -133,15 +133,38 @@ def revisions(deployment, replicasets):
     return result
 
 
-def plan_undo(deployment, replicasets, to_revision=None):
+def revision_with_version(deployment, replicasets, version):
+    """The newest revision whose pod template carries version label ``version``; InvalidInput when none does."""
+    known = revisions(deployment, replicasets)
+    current = revision_of(deployment)
+    if _template_summary((deployment.get("spec") or {}).get("template"))["version"] == version:
+        return current
+    matching = sorted((r for r, rs in known.items()
+                       if _template_summary((rs.get("spec") or {}).get("template"))["version"] == version), reverse=True)
+    if not matching:
+        raise InvalidInput(
+            "Deployment %s has no revision of version %s." % (deployment["metadata"]["name"], version),
+            fix="Revisions kept: %s." % ", ".join(
+                "%d (%s)" % (r, _template_summary((known[r].get("spec") or {}).get("template"))["version"])
+                for r in sorted(known)) or "none")
+    return matching[0]
+
+
+def plan_undo(deployment, replicasets, to_revision=None, to_version=None):
     """What undoing the rollout means: the target ReplicaSet's template, or nothing to do.
 
     Returns a dict: ``changed`` (bool), ``from_revision``, ``to_revision`` (the revision
     asked for), ``target`` (the ReplicaSet whose template goes back, or None) and
     ``template`` (the pod template to write, without ``pod-template-hash``), plus the
     images and version label before and after. Raises InvalidInput for a revision that
-    does not exist, naming the ones that do.
+    does not exist, naming the ones that do. ``to_version`` (instead of ``to_revision``)
+    goes back to the newest revision of that version label.
     """
+    if to_version is not None:
+        if to_revision is not None:
+            raise InvalidInput("to_revision=%s and to_version=%s both name the target." % (to_revision, to_version),
+                               fix="Give one of them.")
+        to_revision = revision_with_version(deployment, replicasets, to_version)
     current = revision_of(deployment)
     known = revisions(deployment, replicasets)
     current_rs = known.get(current)

@@ -68,7 +68,7 @@ def run_undo(module):
     params = module.params
     client = kube.connect(module)
     deployment, replicasets, _pods = read(client, params["namespace"], params["name"])
-    plan = rollout.plan_undo(deployment, replicasets, params["to_revision"])
+    plan = rollout.plan_undo(deployment, replicasets, params["to_revision"], params.get("to_version"))
     result = {
         "changed": plan["changed"],
         "from_revision": plan["from_revision"],

@@ -111,6 +111,7 @@ components:
       (the colour and version it left, the revision it made live), or null.
     - C(switch_back) is true while that record still describes what runs, so that rolling back means switching
       back to the idle colour; after a rolling release since the switch it is false (undo in place instead).
+    - C(preview_exists) says whether the C(<app>-preview) Service exists (null when the live Service does not).
   returned: always
   type: list
   elements: dict
@@ -119,6 +120,7 @@ components:
       kind: web
       converged: true
       service_exists: true
+      preview_exists: true
       live_color: green
       idle_color: blue
       version: 0.2.0
@@ -200,6 +202,16 @@ strategy_reason:
   returned: always
   type: str
   sample: production minor release
+missing_objects:
+  description:
+    - What that strategy needs that the namespace lacks, one sentence per object; empty when nothing is missing.
+    - Only components whose live Service exists are checked (a first release applies the app's manifests).
+    - Every strategy needs the live colour's Deployment; C(blue_green) also the idle colour's Deployment and the
+      C(<app>-preview) Service; C(canary) also the C(<app>-canary) Deployment.
+  returned: always
+  type: list
+  elements: str
+  sample: ["keneyapp-backend: no Deployment keneyapp-backend-canary"]
 """
 
 from ansible_collections.keneyapp.deploy.plugins.module_utils.module import execute

@@ -35,6 +35,14 @@ options:
   to_revision:
     description: The revision to go back to (C(kubectl rollout history) lists them). Default the previous one.
     type: int
+  to_version:
+    description:
+      - Go back to the newest revision whose pod template carries this C(app.kubernetes.io/version) label, instead of a
+        revision number. Revision numbers differ from one Deployment to the next; a version names the same release in
+        each of the app's Deployments (C(rollback.yml -e to_revision=N) uses it for every component but the first).
+      - A version no kept revision carries is refused with the revisions and their versions; nothing is changed.
+      - Give O(to_revision) or O(to_version), not both.
+    type: str
   wait:
     description: Wait for the rollout of the restored template.
     type: bool
@@ -76,6 +84,12 @@ EXAMPLES = r"""
     name: keneyapp-backend-blue
     to_revision: 3
   register: undo
+
+- name: Go back to the newest revision of version 3.2.1 (each Deployment has its own revision numbers)
+  keneyapp.deploy.rollout_undo:
+    namespace: keneyapp-prod
+    name: keneyapp-frontend-blue
+    to_version: 3.2.1
 
 - name: Say what happened
   ansible.builtin.debug:
@@ -132,6 +146,7 @@ def main():
         name=dict(type="str", required=True),
         namespace=dict(type="str", required=True),
         to_revision=dict(type="int"),
+        to_version=dict(type="str"),
         wait=dict(type="bool", default=True),
         timeout=dict(type="int", default=600),
         poll_interval=dict(type="float", default=0.5),

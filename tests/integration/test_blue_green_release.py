@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from keneyapp_lab.testing import versions_answered, wait_until
+from test_notify_module import closed_port, receiver  # noqa: F401  pylint: disable=unused-import,import-error
 from test_release_playbook import NAMESPACE, live_deployments, playbook, running  # pylint: disable=import-error
 
 pytestmark = pytest.mark.lab
@@ -72,11 +73,14 @@ def test_blue_green_release_under_load_then_rollback(lab, clean_release):
     wait_until("the old version answering", lambda: versions_answered(port, 20)["versions"] == {old: 20})
 
 
-def test_failed_validation_switches_back_and_keeps_both(lab, clean_release):
+def test_failed_validation_switches_back_and_keeps_both(lab, clean_release, receiver, tmp_path):  # noqa: F811
     old, new = clean_release, _next(clean_release)
     before = colours(lab)
+    ledger = tmp_path / "ledger.jsonl"
     faulty = json.dumps({"keneyapp_app_settings": {"DEBUG": "True", "ENVIRONMENT": "development",
-                                                   "KENEYAPP_FAIL_EVERY": "2"}})
+                                                   "KENEYAPP_FAIL_EVERY": "2"},
+                         "keneyapp_ledger": str(ledger),
+                         "keneyapp_notify_urls": ["json://127.0.0.1:%d/hook" % receiver.server_address[1]]})
     result = playbook(lab, "-e", "app_version=%s" % new, "-e", "strategy=blue_green", "-e", faulty,
                       "-e", "keneyapp_validation_seconds=5")
     text = " ".join(result.stdout.split())
@@ -90,6 +94,14 @@ def test_failed_validation_switches_back_and_keeps_both(lab, clean_release):
     assert idle.metadata.labels["app.kubernetes.io/version"] == new and idle.spec.replicas > 0, "kept for investigation"
     port = lab.slot_port("route:%s/keneyapp-backend" % NAMESPACE)
     assert versions_answered(port, 20)["versions"] == {old: 20}
+    # The automatic switch back is recorded as a rollback event of the failed release, and notified.
+    [record] = [json.loads(line) for line in ledger.read_text(encoding="utf-8").splitlines()]
+    assert record["outcome"] == "failed"
+    [event] = record["rollback_events"]
+    assert (event["kind"], event["component"], event["to_color"], event["to_version"], event["succeeded"]) == (
+        "switch_back", "keneyapp-backend", before["keneyapp-backend"], old, True)
+    titles = [r["json"]["title"] for r in receiver.received]
+    assert titles[-1] == "KeneyApp: rolled back on development: %s -> %s" % (new, old), titles
 
 
 def test_rollback_after_a_rolling_release_undoes_it(lab, clean_release):
@@ -103,3 +115,39 @@ def test_rollback_after_a_rolling_release_undoes_it(lab, clean_release):
     assert {v[0] for v in live_deployments(lab).values()} == {old}
     port = lab.slot_port("route:%s/keneyapp-backend" % NAMESPACE)
     wait_until("the old version answering", lambda: versions_answered(port, 20)["versions"] == {old: 20})
+
+
+def test_rollback_to_a_revision_brings_every_component_to_its_version_and_is_notified(lab, clean_release, receiver,  # noqa: F811
+                                                                                       tmp_path):
+    """Two rolling releases, then rollback.yml -e to_revision=<the backend's revision of the first version>.
+
+    The backend's revision numbers are not the frontend's or the worker's; each goes back to the version.
+    One notification URL is down: the rollback still succeeds and the other URL hears of it.
+    """
+    old = clean_release
+    first, second = _next(old), _next(old, 2)
+    for version in (first, second):
+        assert playbook(lab, "-e", "app_version=%s" % version, "-e", "strategy=rolling").returncode == 0
+    backend = [name for name in live_deployments(lab) if name.startswith("keneyapp-backend-")][0]
+    replicasets = lab.apps.list_namespaced_replica_set(NAMESPACE).items
+    revision = max(int(rs.metadata.annotations["deployment.kubernetes.io/revision"]) for rs in replicasets
+                   if rs.metadata.owner_references[0].name == backend
+                   and rs.spec.template.metadata.labels["app.kubernetes.io/version"] == old)
+    ledger = tmp_path / "ledger.jsonl"
+    hooks = {"keneyapp_ledger": str(ledger),
+             "keneyapp_notify_urls": ["json://127.0.0.1:%d/down" % closed_port(), "json://127.0.0.1:%d/hook" % receiver.server_address[1]]}
+    back = rollback(lab, "-e", "to_revision=%d" % revision, "-e", json.dumps(hooks))
+    assert back.returncode == 0, back.stdout[-3000:]
+    assert "undo the last rollout of %s to version %s (revision %d of the first component)" % (backend, old, revision) in " ".join(
+        back.stdout.split())
+    assert {v[0] for v in live_deployments(lab).values()} == {old}, live_deployments(lab)
+    assert all(v[2] == v[3] for v in live_deployments(lab).values()), "every replica Ready"
+    [record] = [json.loads(line) for line in ledger.read_text(encoding="utf-8").splitlines()]
+    assert (record["event"], record["outcome"], record["versions_before"], record["versions_after"]) == (
+        "rollback", "success", [second], [old]), record
+    assert [r["json"]["title"] for r in receiver.received] == ["KeneyApp: rolled back on development: %s -> %s" % (second, old)]
+    warned = " ".join((back.stdout + (back.stderr or "")).split())
+    assert "Notification rollback not delivered to json://127.0.0.1" in warned and "The run goes on." in warned, warned[-3000:]
+    # Again: every component is on that version already, nothing changes.
+    again = rollback(lab, "-e", "to_revision=%d" % revision, "-e", json.dumps(hooks))
+    assert again.returncode == 0 and {v[0] for v in live_deployments(lab).values()} == {old}, again.stdout[-3000:]

@@ -190,15 +190,24 @@ def test_prometheus_stopped_during_a_pause_is_inconclusive_never_promoted(lab, s
     ("blue_green", {"keneyapp_validation_seconds": 6}, "gates say rollback"),
     ("rolling", {"keneyapp_rolling_validation_seconds": 6}, "gates say rollback"),
 ])
-def test_rolling_and_blue_green_validation_use_the_same_gates(lab, settled, strategy, extra, outcome):
+def test_rolling_and_blue_green_validation_use_the_same_gates(lab, settled, strategy, extra, outcome, tmp_path):
     """2.5 s of latency answers /health and the probes (200), but P95 > 2 s: the gates roll it back."""
     old, new = settled, _next(settled)
     before = {app: lab.core.read_namespaced_service(app, NAMESPACE).spec.selector["color"] for app in WEB}
+    ledger = tmp_path / "ledger.jsonl"
     with Load(lab, concurrency=32):
-        result = playbook(lab, "-e", "app_version=%s" % new, "-e", "strategy=%s" % strategy, "-e", json.dumps(extra),
+        result = playbook(lab, "-e", "app_version=%s" % new, "-e", "strategy=%s" % strategy,
+                          "-e", json.dumps(dict(extra, keneyapp_ledger=str(ledger))),
                           "-e", _settings(KENEYAPP_LATENCY_MS="2500"))
     text = _text(result)
     assert result.returncode != 0 and outcome in text, text[-3000:]
     assert "keneyapp-backend (" in text and "p95: " in text
     assert {v[0] for v in live_deployments(lab).values()} == {old}, "the old version runs again"
     assert {app: lab.core.read_namespaced_service(app, NAMESPACE).spec.selector["color"] for app in WEB} == before
+    # The ledger keeps what the gates measured over the validation period, and the automatic rollback.
+    [record] = [json.loads(line) for line in ledger.read_text(encoding="utf-8").splitlines()]
+    [judged] = record["validation_gates"]
+    assert (judged["app"], judged["decision"], record["outcome"]) == ("keneyapp-backend", "rollback", "failed"), record
+    assert judged["values"]["p95"] > 2.0, judged
+    [event] = record["rollback_events"]
+    assert event["kind"] == ("switch_back" if strategy == "blue_green" else "rollout_undo") and event["succeeded"], event

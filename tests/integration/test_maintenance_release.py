@@ -120,3 +120,52 @@ def test_a_maintenance_release_serves_the_page_during_the_migration_then_gives_t
         back = {"script_location": str(migrations), "database_url": url, "revision": "0008_appointments_patient_idx",
                 "allow_downgrade": True}
         run_module(lab, "keneyapp.deploy.alembic_migration", back)
+
+
+FAILING_CONTRACT = SLOW_CONTRACT.replace('op.drop_column("patients", "legacy_insurance")',
+                                         'op.drop_column("patients", "legacy_insurance")\n    op.execute("SELECT 1/0")')
+
+
+def test_a_failed_maintenance_release_leaves_the_page_on_until_told_otherwise(lab, tmp_path):
+    """The migration fails: the page stays (the schema may be part-way), the record says so, maintenance.yml gives the traffic back."""
+    if not running(lab):
+        assert playbook(lab, "-e", "app_version=0.1.0").returncode == 0
+    url = lab.state["postgres"]["url"]
+    run_module(lab, "keneyapp.deploy.alembic_migration", {"script_location": SAMPLE, "database_url": url})
+    old = running(lab)
+    major, minor = (int(p) for p in old[-1].split(".")[:2])
+    target = "%d.%d.0" % (major, minor + 1)
+    before = {app: lab.core.read_namespaced_service(app, NAMESPACE).spec.selector for app in WEB}
+    migrations = tmp_path / "migrations"
+    shutil.copytree(SAMPLE, migrations, ignore=shutil.ignore_patterns("__pycache__"))
+    (migrations / "versions" / "0009_drop_legacy_insurance.py").write_text(FAILING_CONTRACT, encoding="utf-8")
+    ledger = str(tmp_path / "ledger.jsonl")
+    extra = json.dumps({"keneyapp_migrations_path": str(migrations), "keneyapp_ledger": ledger})
+    failed = playbook(lab, "-e", "app_version=%s" % target, "-e", "strategy=maintenance", "-e", extra)
+    try:
+        _page_left_on(lab, failed, before, old, url, ledger)
+    finally:
+        back = playbook(lab, "-e", "state=disabled", book="playbooks/maintenance.yml")
+    assert back.returncode == 0, back.stdout[-3000:]
+    for app in WEB:
+        service = lab.core.read_namespaced_service(app, NAMESPACE)
+        assert service.spec.selector == before[app] and ANNOTATION not in (service.metadata.annotations or {})
+
+
+def _page_left_on(lab, failed, before, old, url, ledger):
+    text = " ".join(failed.stdout.split())
+    assert failed.returncode != 0
+    assert "0009_drop_legacy_insurance" in text and "division by zero" in text, text[-3000:]
+    assert ("The maintenance page stays on (the database may be part-way): fix the cause, then release again, or give "
+            "the traffic back with playbooks/maintenance.yml -e state=disabled.") in text, text[-3000:]
+    during = {app: lab.core.read_namespaced_service(app, NAMESPACE) for app in WEB}
+    for app in WEB:
+        assert during[app].spec.selector != before[app] and ANNOTATION in during[app].metadata.annotations, "the page is still on"
+    for app in WEB:
+        live = lab.apps.read_namespaced_deployment("%s-%s" % (app, before[app]["color"]), NAMESPACE)
+        assert [live.metadata.labels["app.kubernetes.io/version"]] == old, "the app was not touched"
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0008_appointments_patient_idx"
+    with open(ledger, encoding="utf-8") as handle:
+        [record] = [json.loads(line) for line in handle]
+    assert (record["outcome"], record["maintenance"]["page_left_on"]) == ("failed", True), record

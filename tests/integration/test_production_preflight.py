@@ -91,12 +91,13 @@ def test_production_is_refused_until_safe_then_released_and_recorded(lab, tmp_pa
     assert live_deployments(lab) == snapshot, "no refusal changed the cluster"
     assert len(lines(ledger)) == 1, "no refusal wrote to the ledger"
 
-    released = release(lab, target, ledger, *approved)
+    # As AWX runs it from the workflow (tower_workflow_job_id is what AWX passes): the workflow job is recorded.
+    released = release(lab, target, ledger, *(approved + ["-e", "tower_workflow_job_id=4711"]))
     assert released.returncode == 0, released.stdout[-3000:]
     assert {v[0] for v in live_deployments(lab).values()} == {target}
     record = lines(ledger)[-1]
-    assert (record["environment"], record["outcome"], record["approved_by"], record["change_ticket"]) == (
-        "production", "success", "dr.ndiaye", "CHG-7")
+    assert (record["environment"], record["outcome"], record["approved_by"], record["change_ticket"], record["awx_workflow_job_id"]) == (
+        "production", "success", "dr.ndiaye", "CHG-7", "4711")
     assert key not in open(ledger, encoding="utf-8").read()
 
 

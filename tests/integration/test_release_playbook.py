@@ -79,6 +79,18 @@ def test_release_check_mode_then_real_then_idempotent(lab):
     assert re.search(r"^-\s+app\.kubernetes\.io/version: %s$" % re.escape(before[-1]), checked.stdout, re.M), checked.stdout[-3000:]
     assert re.search(r"^\+\s+app\.kubernetes\.io/version: %s$" % re.escape(target), checked.stdout, re.M)
     assert live_deployments(lab) == snapshot, "check mode changed the cluster"
+    # The other strategies' check runs change nothing either: no object, no Secret, no lock, no record.
+    ledger = os.path.join(os.path.dirname(lab.kubeconfig), "check-mode-ledger.jsonl")
+    for strategy in ("blue_green", "canary", "maintenance"):
+        state = _namespace_state(lab)
+        # Two canary steps: check mode walks each step's tasks (about 6 s a step on the lab).
+        steps = json.dumps({"keneyapp_canary_steps": [{"weight": 50, "pause_seconds": 5}, {"weight": 100, "pause_seconds": 0}]})
+        checked = playbook(lab, "-e", "app_version=%s" % target, "-e", "strategy=%s" % strategy, "-e", "keneyapp_ledger=%s" % ledger,
+                           "-e", steps, "--check", "--diff")
+        assert checked.returncode == 0, (strategy, checked.stdout[-3000:])
+        assert "check mode, nothing changed" in checked.stdout, strategy
+        assert _namespace_state(lab) == state, "check mode of %s changed the namespace" % strategy
+        assert not os.path.exists(ledger), "check mode of %s wrote the ledger" % strategy
 
     port = lab.slot_port("route:%s/keneyapp-backend" % NAMESPACE)
     load = {}
@@ -87,6 +99,8 @@ def test_release_check_mode_then_real_then_idempotent(lab):
     released = playbook(lab, "-e", "app_version=%s" % target)
     thread.join()
     assert released.returncode == 0, released.stdout[-3000:]
+    # The post-release smoke test: 4 paths of 2 web components, each with the new version's header.
+    assert "Smoke test of %s: 8 answer(s), all 200 with X-Keneyapp-Version %s." % (target, target) in " ".join(released.stdout.split())
     assert load["errors"] == 0, "requests lost during the rolling release: %s" % load
     after = live_deployments(lab)
     for name, (version, image, ready, replicas, _gen) in after.items():
@@ -144,16 +158,17 @@ def test_bad_input_is_refused_and_changes_nothing(lab, args, message):
     assert live_deployments(lab) == snapshot
 
 
-def test_failed_rolling_release_fails_fast_and_undoes(lab):
+def test_failed_rolling_release_fails_fast_and_undoes(lab, tmp_path):
     if not running(lab):
         assert playbook(lab, "-e", "app_version=0.1.0").returncode == 0
     old = running(lab)[-1]
     major, minor, _patch = (int(p) for p in old.split(".")[:3])
     target = "%d.%d.0" % (major, minor + 1)
     before = live_deployments(lab)
+    ledger = tmp_path / "ledger.jsonl"
     sick = json.dumps({"keneyapp_app_settings": {"DEBUG": "True", "ENVIRONMENT": "development",
                                                  "KENEYAPP_FAIL_HEALTH": "app"},
-                       "keneyapp_progress_deadline_seconds": 6})
+                       "keneyapp_progress_deadline_seconds": 6, "keneyapp_ledger": str(ledger)})
     started = time.monotonic()
     failed = playbook(lab, "-e", "app_version=%s" % target, "-e", sick)
     took = time.monotonic() - started
@@ -174,7 +189,88 @@ def test_failed_rolling_release_fails_fast_and_undoes(lab):
 
     leases = lab.as_dict(client.CoordinationV1Api(lab.api).list_namespaced_lease(NAMESPACE))["items"]
     assert leases == [], "the failed release released its lock"
+    # The undo is a rollback event of the failed release in the ledger.
+    [record] = [json.loads(line) for line in ledger.read_text(encoding="utf-8").splitlines()]
+    assert record["outcome"] == "failed" and "ProgressDeadlineExceeded" in record["error"]
+    [event] = record["rollback_events"]
+    assert (event["kind"], event["deployment"], event["to_version"], event["succeeded"]) == ("rollout_undo", backend, old, True)
 
     healed = playbook(lab, "-e", "app_version=%s" % target)
     assert healed.returncode == 0, healed.stdout[-3000:]
     assert {v[0] for v in live_deployments(lab).values()} == {target}
+
+
+def _namespace_state(lab):
+    """resourceVersion of every Deployment, Service, Secret and Lease of the namespace."""
+    coordination = client.CoordinationV1Api(lab.api)
+    found = {}
+    for kind, items in (("deploy", lab.apps.list_namespaced_deployment(NAMESPACE).items),
+                        ("svc", lab.core.list_namespaced_service(NAMESPACE).items),
+                        ("secret", lab.core.list_namespaced_secret(NAMESPACE).items),
+                        ("lease", coordination.list_namespaced_lease(NAMESPACE).items)):
+        for obj in items:
+            found["%s/%s" % (kind, obj.metadata.name)] = obj.metadata.resource_version
+    return found
+
+
+def test_missing_objects_and_unreachable_services_are_refused_before_anything_changes(lab, tmp_path):
+    """Preflight reads what the strategy needs and whether the API server and database answer, before any change."""
+    if not running(lab):
+        assert playbook(lab, "-e", "app_version=0.1.0").returncode == 0
+    newer = "%d.0.0" % (int(running(lab)[-1].split(".")[0]) + 100)
+    ledger = tmp_path / "ledger.jsonl"
+    closed = "127.0.0.1:9"  # the discard port: nothing listens on it in the lab
+    with open(lab.kubeconfig, encoding="utf-8") as handle:
+        unreachable = tmp_path / "kubeconfig"
+        unreachable.write_text(re.sub(r"server: \S+", "server: https://%s" % closed, handle.read()), encoding="utf-8")
+    cases = [
+        (["-e", "strategy=canary", "-e", '{"keneyapp_route_names": {"keneyapp-backend": "no-such-route"}}'],
+         ["The canary strategy needs objects that namespace %s lacks" % NAMESPACE, "no-such-route does not exist",
+          "Nothing was changed"]),
+        (["-e", "keneyapp_kubeconfig=%s" % unreachable], ["Connecting to the Kubernetes API failed"]),
+        (["-e", "keneyapp_database_url=postgresql://keneyapp@%s/keneyapp" % closed],
+         ["Cannot connect to postgresql+psycopg://keneyapp@%s/keneyapp" % closed, "Check host, port"]),
+    ]
+    preview = lab.as_dict(lab.core.read_namespaced_service("keneyapp-backend-preview", NAMESPACE))
+    lab.core.delete_namespaced_service("keneyapp-backend-preview", NAMESPACE)
+    try:
+        cases.append((["-e", "strategy=blue_green"],
+                      ["The blue_green strategy needs objects", "no Service keneyapp-backend-preview to smoke-test",
+                       "Nothing was changed"]))
+        for args, messages in cases:
+            before = _namespace_state(lab)
+            result = playbook(lab, "-e", "app_version=%s" % newer, "-e", "keneyapp_ledger=%s" % ledger, *args)
+            text = " ".join(result.stdout.split())
+            assert result.returncode != 0, args
+            for message in messages:
+                assert message in text, (args, text[-2000:])
+            assert recap(result)["changed"] == 0, args
+            assert _namespace_state(lab) == before, "%s changed the namespace" % args
+            assert not ledger.exists(), "%s was recorded: refused before the ledger" % args
+    finally:
+        lab.core.create_namespaced_service(NAMESPACE, {
+            "metadata": {key: preview["metadata"].get(key) for key in ("name", "labels", "annotations")},
+            "spec": {key: value for key, value in preview["spec"].items() if key not in ("clusterIP", "clusterIPs")}})
+
+
+def test_a_failed_smoke_test_fails_the_release_and_records_it(lab, tmp_path):
+    """The rollout lands (/health answers), then the post-release smoke test finds /health/db failing."""
+    if not running(lab):
+        assert playbook(lab, "-e", "app_version=0.1.0").returncode == 0
+    major, minor = (int(p) for p in running(lab)[-1].split(".")[:2])
+    target = "%d.%d.0" % (major, minor + 1)
+    ledger = tmp_path / "ledger.jsonl"
+    extra = json.dumps({"keneyapp_app_settings": {"DEBUG": "True", "ENVIRONMENT": "development", "KENEYAPP_FAIL_HEALTH": "db"},
+                        "keneyapp_ledger": str(ledger), "smoke_test_retries": 2})
+    result = playbook(lab, "-e", "app_version=%s" % target, "-e", "strategy=rolling", "-e", extra)
+    text = " ".join(result.stdout.split())
+    assert result.returncode != 0
+    assert ("Smoke test of %s after the release failed: keneyapp-backend/health/db answered status 503; "
+            "keneyapp-frontend/health/db answered status 503." % target) in text, text[-3000:]
+    [record] = [json.loads(line) for line in ledger.read_text(encoding="utf-8").splitlines()]
+    assert record["outcome"] == "failed" and "keneyapp-backend/health/db answered status 503" in record["error"]
+    assert record["rollback_events"] == [], "a smoke test changes nothing and undoes nothing"
+    assert running(lab) == [target], "the rollout itself landed"
+    again = playbook(lab, "-e", "app_version=%s" % target, "-e", "keneyapp_ledger=%s" % ledger)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "Smoke test of %s: %d answer(s), all 200 with X-Keneyapp-Version %s." % (target, 8, target) in " ".join(again.stdout.split())

@@ -133,15 +133,26 @@ def test_unknown_db_revision_is_refused_before_anything_changes(lab, dev_db, tmp
     assert lease(lab) is None and records(ledger) == [], "refused before the lock and the ledger"
 
 
+def _previous_version(lab, deployment):
+    """The version label of the ReplicaSet one revision below the Deployment's, or None without one."""
+    dep = lab.apps.read_namespaced_deployment(deployment, NAMESPACE)
+    revision = int(dep.metadata.annotations["deployment.kubernetes.io/revision"])
+    for rs in lab.apps.list_namespaced_replica_set(NAMESPACE).items:
+        owners = [o.name for o in rs.metadata.owner_references or []]
+        if deployment in owners and rs.metadata.annotations.get("deployment.kubernetes.io/revision") == str(revision - 1):
+            return rs.spec.template.metadata.labels.get("app.kubernetes.io/version")
+    return None
+
+
 def _with_history(lab):
-    """Something released whose live Deployments have a rollout to undo (the earlier tests leave one)."""
+    """Something released whose live backend has an earlier rollout of another version to undo to."""
     if not running(lab):
         assert playbook(lab, "-e", "app_version=0.1.0").returncode == 0
     backend = [name for name in live_deployments(lab) if name.startswith("keneyapp-backend-")][0]
-    revision = lab.apps.read_namespaced_deployment(backend, NAMESPACE).metadata.annotations["deployment.kubernetes.io/revision"]
-    if revision == "1":
+    previous = _previous_version(lab, backend)
+    if previous is None or previous == running(lab)[-1]:
         major, minor = (int(p) for p in running(lab)[-1].split(".")[:2])
-        assert playbook(lab, "-e", "app_version=%d.%d.0" % (major, minor + 1)).returncode == 0
+        assert playbook(lab, "-e", "app_version=%d.%d.0" % (major, minor + 1), "-e", "strategy=rolling").returncode == 0
 
 
 def test_app_then_database_under_a_broken_lock_is_recorded(lab, dev_db, tmp_path):

@@ -1,4 +1,4 @@
-"""Verify the two releases from the cluster, the load balancer and the audit ledger."""
+"""Verify the three releases from the cluster, the load balancer and the audit ledger."""
 
 from __future__ import annotations
 
@@ -33,7 +33,13 @@ def test_the_ledger_holds_one_successful_release_per_strategy():
     with open(os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ledger.jsonl"), encoding="utf-8") as handle:
         records = [json.loads(line) for line in handle]
     landed = [(r["version_to"], r["strategy"]) for r in records if r["outcome"] == "success" and r["version_to"] != r.get("version_from")]
-    assert landed[-2:] == [("9.2.0", "rolling"), ("9.3.0", "canary")]
+    assert landed[-3:] == [("9.1.0", "rolling"), ("9.2.0", "blue_green"), ("9.3.0", "canary")]
+    blue_green = [r for r in records if r["version_to"] == "9.2.0" and r["strategy"] == "blue_green"][-1]
+    # The blue-green validation period was judged by the gates, and nothing rolled back.
+    judged = {g["app"]: g for g in blue_green["validation_gates"]}
+    assert sorted(judged) == ["keneyapp-backend", "keneyapp-frontend"], blue_green
+    assert all(g["decision"] != "rollback" and "error_rate" in g["values"] for g in judged.values()), blue_green
+    assert blue_green["rollback_events"] == [], blue_green
     canary = [r for r in records if r["version_to"] == "9.3.0" and r["strategy"] == "canary"][-1]
     last_per_step = {}
     for gate in canary["gates"]:

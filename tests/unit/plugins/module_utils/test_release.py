@@ -145,3 +145,27 @@ def test_switch_back_only_while_the_last_switch_describes_what_runs(svc, live_re
     state = release.component_state("keneyapp-backend", svc, deploys)
     assert state["switch_back"] is switch_back
     assert state["live"]["revision"] == live_revision and state["idle"]["version"] == "3.2.1"
+
+
+@pytest.mark.parametrize("strategy, deploys, preview, missing", [
+    ("rolling", DEPLOYS, False, []),
+    ("canary", DEPLOYS, True, ["keneyapp-backend: no Deployment keneyapp-backend-canary"]),
+    ("canary", dict(DEPLOYS, **{"keneyapp-backend-canary": deployment("keneyapp-backend-canary", "3.2.1", 0, 0)}), True, []),
+    ("blue_green", DEPLOYS, True, []),
+    ("blue_green", DEPLOYS, False, ["keneyapp-backend: no Service keneyapp-backend-preview to smoke-test the idle colour through"]),
+    ("blue_green", dict(DEPLOYS, **{"keneyapp-backend-green": None}), None,
+     ["keneyapp-backend: no Deployment keneyapp-backend-green for the idle colour"]),
+    ("rolling", dict(DEPLOYS, **{"keneyapp-backend-blue": None}), True,
+     ["keneyapp-backend: no Deployment keneyapp-backend-blue for its live colour"]),
+])
+def test_missing_objects_per_strategy(strategy, deploys, preview, missing):
+    state = release.component_state("keneyapp-backend", service("blue"), deploys, preview_exists=preview)
+    assert release.missing_objects([state], strategy) == missing
+
+
+def test_missing_objects_skips_a_first_release_and_workers_and_names_a_foreign_colour():
+    first = release.component_state("keneyapp-backend", None, {})
+    worker = release.worker_state("keneyapp-worker", None)
+    assert release.missing_objects([first, worker], "canary") == []
+    odd = release.component_state("keneyapp-backend", service("purple"), DEPLOYS)
+    assert release.missing_objects([odd], "rolling") == ["keneyapp-backend: its Service selects the colour purple, neither blue nor green"]

@@ -112,3 +112,25 @@ def test_undo_refuses_unknown_revisions(to_revision, rss, fragment):
     with pytest.raises(InvalidInput) as err:
         rollout.plan_undo(deployment(), rss, to_revision)
     assert fragment in str(err.value)
+
+
+def test_undo_to_a_version_finds_its_newest_revision_and_is_idempotent():
+    current = deployment(revision=5, image="backend:3")
+    rss = [replicaset(1, "backend:1", "1"), replicaset(2, "backend:2", "2"), replicaset(4, "backend:1b", "1"),
+           replicaset(5, "backend:3", "3")]
+    plan = rollout.plan_undo(current, rss, to_version="1")
+    assert (plan["to_revision"], plan["after"]) == (4, {"images": ["backend:1b"], "version": "1"}), "the newest of version 1"
+    after = deployment(revision=6, image="backend:1b")
+    after["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"] = "1"
+    again = rollout.plan_undo(after, rss[:2] + [replicaset(5, "backend:3", "3"), replicaset(6, "backend:1b", "1", history="4")],
+                              to_version="1")
+    assert again["changed"] is False and again["to_revision"] == 6
+
+
+def test_undo_to_a_version_refuses_an_unknown_one_and_both_targets():
+    with pytest.raises(InvalidInput) as err:
+        rollout.plan_undo(deployment(), RSS, to_version="7")
+    assert "Deployment web-blue has no revision of version 7. Revisions kept: 1 (1), 2 (2), 3 (3)." in str(err.value)
+    with pytest.raises(InvalidInput) as err:
+        rollout.plan_undo(deployment(), RSS, to_revision=1, to_version="1")
+    assert "to_revision=1 and to_version=1 both name the target" in str(err.value)

@@ -40,9 +40,10 @@ fi
 # share the lab's WAL archiving run one after another (lane A); the module and database
 # tests that keep to namespaces, databases and clusters of their own run beside them
 # (lane B, its output printed after lane A's). Both reuse the lab started above.
-LANE_B=(test_alembic_migration test_alert_rules_role test_bluegreen_switch test_canary_host_routers
-        test_canary_weight test_db_backup test_grafana_dashboard_queries test_http_probe test_lab
-        test_lab_database test_metrics_gate test_migration_lint_module test_release_metrics test_rollout_modules)
+LANE_B=(test_alembic_migration test_alert_rules_role test_audit_callback test_audit_chain test_bluegreen_switch
+        test_canary_host_routers test_canary_weight test_db_backup test_grafana_dashboard_queries test_http_probe test_lab
+        test_lab_database test_metrics_gate test_migration_lint_module test_notify_module test_release_metrics
+        test_rollout_modules)
 integration() {
     local lane_b=() ignore=() name
     for name in "${LANE_B[@]}"; do

@@ -104,22 +104,9 @@ def test_failed_validation_switches_back_and_keeps_both(lab, clean_release, rece
     assert titles[-1] == "KeneyApp: rolled back on development: %s -> %s" % (new, old), titles
 
 
-def test_rollback_after_a_rolling_release_undoes_it(lab, clean_release):
-    old = clean_release
-    new = _next(old)
-    assert playbook(lab, "-e", "app_version=%s" % new).returncode == 0
-    before = colours(lab)
-    back = rollback(lab)
-    assert back.returncode == 0, back.stdout[-3000:]
-    assert colours(lab) == before, "a rolling release is undone in place, no switch"
-    assert {v[0] for v in live_deployments(lab).values()} == {old}
-    port = lab.slot_port("route:%s/keneyapp-backend" % NAMESPACE)
-    wait_until("the old version answering", lambda: versions_answered(port, 20)["versions"] == {old: 20})
-
-
-def test_rollback_to_a_revision_brings_every_component_to_its_version_and_is_notified(lab, clean_release, receiver,  # noqa: F811
-                                                                                       tmp_path):
-    """Two rolling releases, then rollback.yml -e to_revision=<the backend's revision of the first version>.
+def test_rollback_undoes_the_last_rollout_or_goes_to_a_revision_and_is_notified(lab, clean_release, receiver,  # noqa: F811
+                                                                                  tmp_path):
+    """Two rolling releases; rollback.yml undoes the last; -e to_revision=<the backend's revision of the version before both>.
 
     The backend's revision numbers are not the frontend's or the worker's; each goes back to the version.
     One notification URL is down: the rollback still succeeds and the other URL hears of it.
@@ -128,6 +115,14 @@ def test_rollback_to_a_revision_brings_every_component_to_its_version_and_is_not
     first, second = _next(old), _next(old, 2)
     for version in (first, second):
         assert playbook(lab, "-e", "app_version=%s" % version, "-e", "strategy=rolling").returncode == 0
+    # Without a revision: the last rollout is undone in place (no switch), second -> first.
+    before = colours(lab)
+    back = rollback(lab)
+    assert back.returncode == 0, back.stdout[-3000:]
+    assert colours(lab) == before, "a rolling release is undone in place, no switch"
+    assert {v[0] for v in live_deployments(lab).values()} == {first}
+    port = lab.slot_port("route:%s/keneyapp-backend" % NAMESPACE)
+    wait_until("the previous version answering", lambda: versions_answered(port, 20)["versions"] == {first: 20})
     backend = [name for name in live_deployments(lab) if name.startswith("keneyapp-backend-")][0]
     replicasets = lab.apps.list_namespaced_replica_set(NAMESPACE).items
     revision = max(int(rs.metadata.annotations["deployment.kubernetes.io/revision"]) for rs in replicasets
@@ -144,8 +139,8 @@ def test_rollback_to_a_revision_brings_every_component_to_its_version_and_is_not
     assert all(v[2] == v[3] for v in live_deployments(lab).values()), "every replica Ready"
     [record] = [json.loads(line) for line in ledger.read_text(encoding="utf-8").splitlines()]
     assert (record["event"], record["outcome"], record["versions_before"], record["versions_after"]) == (
-        "rollback", "success", [second], [old]), record
-    assert [r["json"]["title"] for r in receiver.received] == ["KeneyApp: rolled back on development: %s -> %s" % (second, old)]
+        "rollback", "success", [first], [old]), record
+    assert [r["json"]["title"] for r in receiver.received] == ["KeneyApp: rolled back on development: %s -> %s" % (first, old)]
     warned = " ".join((back.stdout + (back.stderr or "")).split())
     assert "Notification rollback not delivered to json://127.0.0.1" in warned and "The run goes on." in warned, warned[-3000:]
     # Again: every component is on that version already, nothing changes.

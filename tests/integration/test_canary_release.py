@@ -61,10 +61,14 @@ def test_canary_failing_every_20th_request_is_rolled_back_at_the_first_step(cana
     assert run.job.status == "failed"
     [record] = [r for r in canary_runs.records() if r.get("awx_job_id") == 102 and r["event"] == "release"]
     assert record["outcome"] == "rolled_back" and "gates say rollback at step 1" in record["error"]
-    assert record["gates"][-1]["decisions"]["keneyapp-backend"] == "rollback"
-    assert 0.03 <= record["gates"][-1]["values"]["keneyapp-backend"]["error_rate"] <= 0.07
+    # Both components fail every 20th request; the one whose gates saw enough of it first said rollback (on a busy
+    # machine the other may still be inconclusive then).
+    last = record["gates"][-1]
+    said = sorted(app for app, decision in last["decisions"].items() if decision == "rollback")
+    assert said and "promote" not in last["decisions"].values(), last["decisions"]
+    assert all(0.03 <= last["values"][app]["error_rate"] <= 0.07 for app in said), last["values"]
     assert "Canary release of %s aborted: gates say rollback at step 1 (50 %%)" % run.new in run.text, run.text[-3000:]
-    rates = [float(part.split(" %")[0]) for part in run.text.split("keneyapp-backend: error rate ")[1:]]
+    rates = [float(part.split(" %")[0]) for part in run.text.split("%s: error rate " % said[0])[1:]]
     assert any(3.0 <= r <= 7.0 for r in rates), rates
     assert run.live_versions == {run.old}, "stable untouched"
     assert run.canaries == {app: (0, [app]) for app in WEB}

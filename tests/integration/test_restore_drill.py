@@ -161,18 +161,19 @@ def test_restore_to_a_named_point_to_a_time_and_to_the_end(lab, pg_archiving, so
     assert report["revision"] == report["expected_revision"] == report["source_revision"]
     print("restore to the end of the WAL: %.1f s" % report["restore_seconds"])
 
-    # Checks that fail: each stops the drill with one message, and the scratch instance is still stopped and removed
-    # (drill() asserts that and the password).
-    out, report, _folder = drill(lab, url, name, tmp_path / "missing.json", tables=("patients", "missing_table"), ok=False)
-    assert report is None
-    assert "Check every key table was restored" in out, out[-3000:]
-    assert "Key table missing_table is missing from database %s" % name in out, out[-3000:]
-    out, _report, _folder = drill(lab, url, name, tmp_path / "empty.json", "-e", json.dumps({
-        "restore_drill_query": "SELECT id FROM patients WHERE id < 0"}), ok=False)
-    assert "the sample query (restore_drill_query) returned 0 row(s)" in out, out[-3000:]
-    out, _report, _folder = drill(lab, url, name, tmp_path / "revision.json", "-e", json.dumps({
-        "restore_target_time": target_time, "restore_drill_expected_revision": "0007_insurance_set_not_null"}), ok=False)
-    assert "alembic revision is 0008_appointments_patient_idx where 0007_insurance_set_not_null was expected" in out, out[-3000:]
+    # Checks that fail: one drill with a missing key table, a sample query returning nothing and a wrong expected revision
+    # fails with the three problems in one message (each named only when it is one), and the scratch instance is still
+    # stopped and removed (drill() asserts that and the password).
+    out, report, _folder = drill(lab, url, name, tmp_path / "mismatch.json", "-e", json.dumps({
+        "restore_target_time": target_time, "restore_drill_expected_revision": "0007_insurance_set_not_null",
+        "restore_drill_query": "SELECT id FROM patients WHERE id < 0"}), tables=("patients", "missing_table"), ok=False)
+    assert report["rows"] == {"patients": 7, "missing_table": None}, report
+    flat = " ".join(out.split())
+    assert ("The restored database does not match: key table missing_table is missing from database %s of the restored backup %s"
+            % (name, full)) in flat, flat[-3000:]
+    assert "; the sample query (restore_drill_query) returned 0 row(s); " in flat, flat[-3000:]
+    assert "the alembic revision is 0008_appointments_patient_idx where 0007_insurance_set_not_null was expected." in flat, flat[-3000:]
+    # The good drills above met every check, so none of the three texts appeared in them.
     assert not [d for d in os.listdir("/var/tmp") if d.startswith("keneyapp-drill-")], "scratch instances removed"
 
 

@@ -94,6 +94,21 @@ def test_rollout_undo_check_real_idempotent_diff(lab, three_revisions):
     assert _dep(lab, ns)["resource_version"] == after["resource_version"]
 
 
+def test_rollout_undo_to_a_version_check_real_idempotent_diff(lab, three_revisions):
+    ns = three_revisions
+    before = _dep(lab, ns)
+    checked = run_module(lab, "keneyapp.deploy.rollout_undo", {"namespace": ns, "name": "api", "to_version": "1.1.0"},
+                         check=True, diff=True)
+    assert (checked["changed"], checked["to_revision"], checked["diff"]["after"]["version"]) == (True, 2, "1.1.0")
+    assert _dep(lab, ns)["resource_version"] == before["resource_version"], "check mode changed the Deployment"
+    done = run_module(lab, "keneyapp.deploy.rollout_undo", {"namespace": ns, "name": "api", "to_version": "1.1.0"})
+    assert done["changed"] is True and (done["from_revision"], done["to_revision"]) == (3, 2)
+    after = _dep(lab, ns)
+    assert after["image"].endswith(":1.1.0") and after["version"] == "1.1.0" and after["ready"] == 2
+    again = run_module(lab, "keneyapp.deploy.rollout_undo", {"namespace": ns, "name": "api", "to_version": "1.1.0"})
+    assert again["changed"] is False and _dep(lab, ns)["resource_version"] == after["resource_version"]
+
+
 def test_rollout_undo_to_previous_after_a_failed_rollout(lab, three_revisions):
     ns = three_revisions
     _release(lab, ns, "2.0.0", never_ready=True)
@@ -107,6 +122,8 @@ def test_rollout_undo_to_previous_after_a_failed_rollout(lab, three_revisions):
     ("keneyapp.deploy.rollout_undo", {"to_revision": 7}, "has no revision 7 (revisionHistoryLimit 10 keeps the last ones). "
                                                          "Revisions kept: 1, 2, 3."),
     ("keneyapp.deploy.rollout_undo", {"to_revision": -1}, "to_revision=-1 is not a revision number"),
+    ("keneyapp.deploy.rollout_undo", {"to_version": "9.9.9"}, "has no revision of version 9.9.9. Revisions kept: 1 (1.0.0), 2 (1.1.0), 3 (1.2.0)."),
+    ("keneyapp.deploy.rollout_undo", {"to_revision": 1, "to_version": "1.0.0"}, "to_revision=1 and to_version=1.0.0 both name the target"),
     ("keneyapp.deploy.rollout_undo", {"name": "nope"}, "Deployment %(ns)s/nope does not exist."),
     ("keneyapp.deploy.rollout_status", {"name": "nope"}, "Deployment %(ns)s/nope does not exist."),
     ("keneyapp.deploy.rollout_status", {"host": "https://127.0.0.1:9", "api_key": "test-token-fixture",
